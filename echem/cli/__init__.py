@@ -1,0 +1,50 @@
+"""The ``echem`` command line. Each subcommand lives in its own module of this package and has
+``register(subparsers)``, which adds its parser and sets ``func`` (args -> exit code)."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from echem.errors import EchemError
+
+#: subcommand modules, in the order ``echem --help`` lists them
+COMMAND_MODULES = ("read", "report", "db", "dft")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from echem import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="echem",
+        description="Read Neware/Biologic exports, analyse them, report, and compare with DFT.")
+    parser.add_argument("--version", action="version", version=f"echem {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"echem.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"echem.cli.{name}":
+                continue  # command not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except EchemError as exc:
+        print(f"echem: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""``echem read FILE [--to csv|parquet] [-o OUT]``: summary of a file, and conversion."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from echem.io import read
+from echem.output import atomic_write
+from echem.schema import Measurement
+
+
+def register(sub) -> None:
+    p = sub.add_parser("read", help="read one instrument file: print a summary, optionally convert",
+                       description="Read one instrument file, print what it holds, and optionally "
+                                   "convert it to CSV or Parquet in the common schema.")
+    p.add_argument("file", type=Path)
+    p.add_argument("--to", choices=("csv", "parquet"), help="convert to this format")
+    p.add_argument("-o", "--output", type=Path,
+                   help="output path (default: FILE's name with the new suffix, in the current folder)")
+    p.set_defaults(func=run)
+
+
+def summary(meas: Measurement) -> str:
+    """A few lines saying what a Measurement holds."""
+    d, m = meas.data, meas.meta
+    lines = [
+        f"file:        {m.get('source')}",
+        f"format:      {m.get('format')}",
+        f"instrument:  {m.get('instrument')}",
+        f"techniques:  {', '.join(m.get('techniques', [])) or '-'}",
+        f"rows:        {len(d)}",
+    ]
+    if "time_s" in d and len(d):
+        t0, t1 = float(d['time_s'].min()), float(d['time_s'].max())
+        lines.append(f"time span:   {t0:.6g} s to {t1:.6g} s ({(t1 - t0) / 3600:.4g} h)")
+    if "cycle" in d and len(d):
+        lines.append(f"cycles:      {d['cycle'].nunique()} ({int(d['cycle'].min())}..{int(d['cycle'].max())})")
+    if "step" in d and len(d):
+        lines.append(f"steps:       {int(d['step'].max())}")
+    if "spectrum" in d:
+        n = int(d["spectrum"].dropna().nunique())
+        lines.append(f"spectra:     {n}")
+    if m.get("start_time"):
+        lines.append(f"start time:  {m['start_time']}")
+    lines.append(f"columns:     {', '.join(map(str, d.columns))}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    meas = read(args.file)
+    print(summary(meas))
+    if args.to:
+        out = args.output or Path(args.file.name).with_suffix("." + args.to)
+        data = meas.data
+        if args.to == "csv":
+            atomic_write(out, lambda tmp: data.to_csv(tmp, index=False))
+        else:
+            atomic_write(out, lambda tmp: data.to_parquet(tmp, index=False))
+        print(f"wrote:       {out}")
+    return 0

@@ -1,0 +1,35 @@
+"""The project's typed errors.
+
+Every error names the file (or protocol, or spectrum) it concerns and says what was wrong and what
+to do. Readers raise :class:`UnsupportedFileError` for a file they do not know and
+:class:`CorruptFileError` for a known format that is damaged or truncated.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class EchemError(Exception):
+    """Base class of every error this project raises on purpose."""
+
+    def __init__(self, message: str, path: str | Path | None = None):
+        self.path = None if path is None else Path(path)
+        self.reason = message
+        text = f"{self.path}: {message}" if self.path is not None else message
+        super().__init__(text)
+
+
+class UnsupportedFileError(EchemError):
+    """The file is not in a format the project reads (or not the format its extension claims)."""
+
+
+class CorruptFileError(EchemError):
+    """The file is in a known format but damaged, truncated or inconsistent."""
+
+
+class ProtocolError(EchemError):
+    """A protocol or experiment manifest does not validate."""
+
+
+class FitError(EchemError):
+    """An equivalent-circuit (or other) fit could not be carried out."""

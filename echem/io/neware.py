@@ -1,0 +1,2 @@
+"""Placeholder: filled in by its reader work."""
+FORMATS: list = []
