@@ -1,0 +1,70 @@
+"""Result records shared by the pipeline, the report and the results database."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One number of a cell: ``value`` in ``unit``, with its standard error where one exists."""
+
+    name: str
+    value: float
+    unit: str
+    stderr: float | None = None
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """An input file as it was read: path, sha256 of its bytes, size, detected format."""
+
+    path: str
+    sha256: str
+    size_bytes: int
+    format: str = ""
+
+
+@dataclass
+class Figure:
+    """A rendered figure: PNG bytes and SVG text, and a caption."""
+
+    name: str
+    caption: str
+    png: bytes
+    svg: str
+
+
+@dataclass
+class CellResult:
+    """Everything the pipeline found for one cell."""
+
+    cell_id: str
+    cell_type: str
+    anode: str
+    protocol: str
+    metrics: list[Metric] = field(default_factory=list)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    figures: list[Figure] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    files: list[FileRecord] = field(default_factory=list)
+    info: dict = field(default_factory=dict)
+
+    def metric(self, name: str) -> Metric | None:
+        return next((m for m in self.metrics if m.name == name), None)
+
+    def value(self, name: str) -> float:
+        m = self.metric(name)
+        return float("nan") if m is None or m.value is None else float(m.value)
+
+
+def sha256_file(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk_bytes):
+            h.update(block)
+    return h.hexdigest()
