@@ -1,0 +1,4 @@
+"""The lab report: one self-contained HTML file. It only presents results; it computes nothing."""
+from echem.report.html import ReportData, render
+
+__all__ = ["ReportData", "render"]
