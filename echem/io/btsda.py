@@ -1,2 +1,1150 @@
-"""Placeholder: filled in by its reader work."""
-FORMATS: list = []
+"""Neware BTSDA exports: CSV/TXT and XLSX, flat record tables and the nested cycle/step/record layout.
+
+BTSDA (the data-analysis program of Neware's BTS software) exports a test in two layouts:
+
+* **flat**: one header line and one row per record (``DataPoint, Cycle Index, Step Index, Step Type,
+  Time, Cumulative Time, Current(A), Voltage(V), Capacity(Ah), ..., Date``); in XLSX the record
+  table is one sheet beside step, cycle and info sheets.
+* **nested** (BTSDA 7 "general report"): three header lines - cycle header, step header (one
+  leading empty field), record header (two leading empty fields) - then cycle rows, step rows and
+  record rows interleaved, each level starting with as many empty fields as its header.
+
+Headers come in English or Chinese with various unit spellings; :data:`RECORD_FIELDS`,
+:data:`STEP_FIELDS` and :data:`CYCLE_FIELDS` are the alias tables. Headers are compared after
+NFKC normalisation (full-width brackets become ASCII), case folding and removal of spaces,
+underscores, dots, hyphens and slashes; the unit in brackets decides the scale.
+
+How the common schema is made (units in the names):
+
+* ``time_s``: the cumulative/total time column if the file has one, else the absolute date-time
+  (``Date``/``Realtime``/``绝对时间``) minus the first, else the step times accumulated step by step
+  (pauses between steps are then lost: ``meta["time_source"]`` says which was used).
+* ``current_mA`` from A/mA/uA; positive while charging. Neware writes discharge currents negative;
+  if a file has no negative current at all but has discharge steps, those rows are negated.
+* ``capacity_mAh``: the step capacity column, else charge + discharge capacity, as ``>= 0``.
+* ``cycle``: the instrument's cycle number; ``step``: running index, new at every change of
+  (cycle, step number) (flat) or at every step row (nested).
+* ``step_type`` from Neware's step names (``CC Chg``/``CC_Chg``/``恒流充电``, ...; see
+  :data:`STEP_NAMES`), unknown names -> ``"other"``.
+
+Truncation: when a text file does not end with a line end (real exports may not), its last row
+is compared with the rows before it of the same level: if it has fewer fields, or a cell whose
+shape (digits before/after the point, separators, text) no earlier row of that column has (e.g.
+``0.42`` where the column always has four decimals, ``16:2`` in a date), the file was cut inside
+that row: the row is dropped, the complete rows are returned and ``meta["truncated"] = True``.
+A file cut inside a character, inside its header lines, or with no complete record row raises
+:class:`~echem.errors.CorruptFileError` (the last two) or is flagged as truncated (the first).
+
+The writers :func:`write_flat_csv` and :func:`write_nested_csv` turn a common-schema DataFrame
+into a realistic BTSDA export (step and cycle rows computed from the records as BTSDA does).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import re
+import unicodedata
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from echem.errors import CorruptFileError, UnsupportedFileError
+from echem.output import atomic_write
+from echem.schema import Measurement, finalize
+
+#: how many lines from the top may hold the header lines
+HEAD_LINES = 40
+
+# --------------------------------------------------------------------------------------------
+# header aliases
+# --------------------------------------------------------------------------------------------
+
+_CYCLE_NAMES = {"cycleindex", "cycleid", "cycle", "cycleno", "cyclenumber",
+                "循环", "循环序号", "循环号"}
+_STEP_ID_NAMES = {"stepindex", "stepid", "step", "stepno", "stepnumber",
+                  "步次", "工步序号", "工步号", "工步"}
+_STEP_NAME_NAMES = {"steptype", "stepname", "status", "state",
+                    "状态", "工步类型", "工步名称", "工步状态"}
+_CHG_CAP_NAMES = {"chgcap", "chargecapacity", "capacitancechg", "capchg", "chargecap",
+                  "chgcapacity", "充电容量"}
+_DCHG_CAP_NAMES = {"dchgcap", "dischargecapacity", "capacitancedchg", "capdchg", "dischargecap",
+                   "dchgcapacity", "放电容量"}
+_CHG_ENERGY_NAMES = {"chgenergy", "engychg", "chargeenergy", "stepengychg", "充电能量"}
+_DCHG_ENERGY_NAMES = {"dchgenergy", "engydchg", "dischargeenergy", "stepengydchg", "放电能量"}
+
+#: record-level fields: canonical name -> (normalised header names, unit kind)
+RECORD_FIELDS: dict[str, tuple[set[str], str]] = {
+    "record": ({"datapoint", "recordid", "recordindex", "recordnumber", "recordno", "record",
+                "记录序号", "记录号", "数据序号", "序号"}, "count"),
+    "cycle": (_CYCLE_NAMES, "count"),
+    "step_id": (_STEP_ID_NAMES, "count"),
+    "step_name": (_STEP_NAME_NAMES, "text"),
+    "total_time": ({"cumulativetime", "totaltime", "testtime", "总时间", "累计时间", "测试时间",
+                    "总测试时间"}, "time"),
+    "step_time": ({"time", "steptime", "relativetime", "recordtime", "相对时间", "记录时间",
+                   "工步时间", "时间"}, "time"),
+    "datetime": ({"date", "realtime", "absolutetime", "systemtime", "datetime", "timestamp",
+                  "绝对时间", "系统时间", "实际时间", "日期"}, "datetime"),
+    "voltage": ({"voltage", "volt", "电压", "实际电压", "电池电压"}, "voltage"),
+    "current": ({"current", "cur", "电流", "实际电流"}, "current"),
+    "capacity": ({"capacity", "cap", "capacitance", "容量"}, "charge"),
+    "charge_capacity": (_CHG_CAP_NAMES, "charge"),
+    "discharge_capacity": (_DCHG_CAP_NAMES, "charge"),
+    "energy": ({"energy", "engy", "能量"}, "energy"),
+    "charge_energy": (_CHG_ENERGY_NAMES, "energy"),
+    "discharge_energy": (_DCHG_ENERGY_NAMES, "energy"),
+}
+
+#: step-table fields (nested layout line 2, or an XLSX step sheet) -> normalised column names
+STEP_FIELDS: dict[str, tuple[set[str], str]] = {
+    "cycle": (_CYCLE_NAMES, "count"),
+    "step": (_STEP_ID_NAMES, "count"),
+    "step_name": (_STEP_NAME_NAMES, "text"),
+    "step_time_s": ({"steptime", "time", "工步时间", "持续时间", "时间", "endurancetime",
+                     "endurtime", "relativetime", "相对时间"}, "time"),
+    "capacity_mAh": ({"capacity", "stepcapacity", "cap", "容量"}, "charge"),
+    "energy_mWh": ({"energy", "stepenergy", "能量"}, "energy"),
+    "charge_capacity_mAh": (_CHG_CAP_NAMES, "charge"),
+    "discharge_capacity_mAh": (_DCHG_CAP_NAMES, "charge"),
+    "charge_energy_mWh": (_CHG_ENERGY_NAMES, "energy"),
+    "discharge_energy_mWh": (_DCHG_ENERGY_NAMES, "energy"),
+    "start_voltage_V": ({"startvoltage", "stepvoltage", "起始电压", "开始电压"}, "voltage"),
+    "end_voltage_V": ({"endvoltage", "结束电压", "终止电压"}, "voltage"),
+    "start_time": ({"onesetdate", "onsetdate", "startdate", "starttime", "起始时间", "开始时间"},
+                   "datetime"),
+    "end_time": ({"enddate", "endtime", "结束时间", "终止时间"}, "datetime"),
+}
+
+#: cycle-table fields (nested layout line 1, or an XLSX cycle sheet) -> normalised column names
+CYCLE_FIELDS: dict[str, tuple[set[str], str]] = {
+    "cycle": (_CYCLE_NAMES, "count"),
+    "charge_capacity_mAh": (_CHG_CAP_NAMES, "charge"),
+    "discharge_capacity_mAh": (_DCHG_CAP_NAMES, "charge"),
+    "coulombic_efficiency_pct": ({"chargedischargeefficiency", "chgdchgefficiency",
+                                  "coulombicefficiency", "efficiency", "充放电效率", "库伦效率",
+                                  "库仑效率", "效率"}, "pct"),
+    "charge_energy_mWh": (_CHG_ENERGY_NAMES, "energy"),
+    "discharge_energy_mWh": (_DCHG_ENERGY_NAMES, "energy"),
+}
+
+#: unit kind -> {normalised unit: factor to the schema unit (V, mA, mAh, mWh, s, %)}
+UNITS: dict[str, dict[str, float]] = {
+    "voltage": {"v": 1.0, "mv": 1e-3, "": 1.0},
+    "current": {"a": 1e3, "ma": 1.0, "ua": 1e-3, "μa": 1e-3},
+    "charge": {"ah": 1e3, "mah": 1.0, "uah": 1e-3, "μah": 1e-3, "as": 1e3 / 3600, "mas": 1 / 3600},
+    "energy": {"wh": 1e3, "mwh": 1.0, "uwh": 1e-3, "μwh": 1e-3, "kwh": 1e6},
+    "pct": {"%": 1.0, "": 1.0},
+    "time": {"s": 1.0, "sec": 1.0, "秒": 1.0, "ms": 1e-3, "min": 60.0, "h": 3600.0, "hour": 3600.0,
+             "": 1.0},
+    "count": {"": 1.0},
+    "text": {"": 1.0},
+    "datetime": {"": 1.0},
+}
+
+#: Neware step names (normalised: case-folded, spaces/underscores/hyphens removed) -> step_type
+STEP_NAMES: dict[str, str] = {
+    "rest": "rest", "搁置": "rest", "静置": "rest", "pause": "rest", "暂停": "rest",
+    "ccchg": "cc_charge", "ccc": "cc_charge", "恒流充电": "cc_charge", "充电cc": "cc_charge",
+    "ccdchg": "cc_discharge", "ccdischg": "cc_discharge", "ccd": "cc_discharge",
+    "恒流放电": "cc_discharge", "放电dc": "cc_discharge", "放电cc": "cc_discharge",
+    "cvchg": "cv_charge", "恒压充电": "cv_charge",
+    "cvdchg": "cv_discharge", "恒压放电": "cv_discharge",
+    "cccvchg": "cccv_charge", "恒流恒压充电": "cccv_charge",
+    "cccvdchg": "cccv_discharge", "恒流恒压放电": "cccv_discharge",
+    "cpchg": "cp_charge", "恒功率充电": "cp_charge",
+    "cpdchg": "cp_discharge", "恒功率放电": "cp_discharge",
+    "ocv": "ocv", "开路": "ocv", "开路电压": "ocv",
+    "eis": "eis",
+}
+
+_CHARGE_TYPES = {"cc_charge", "cv_charge", "cccv_charge", "cp_charge"}
+_DISCHARGE_TYPES = {"cc_discharge", "cv_discharge", "cccv_discharge", "cp_discharge"}
+
+_NOT_BTSDA_TEXT = ("EC-Lab ASCII FILE", "BT-Lab ASCII FILE", "ZPLOT2 ASCII", "ZPLOT")
+
+
+def _norm_text(value) -> str:
+    return unicodedata.normalize("NFKC", str(value)).strip().strip('"').strip("'").strip()
+
+
+def split_header(header) -> tuple[str, str]:
+    """(normalised name, normalised unit) of a header cell, e.g. ``"Chg. Cap.(Ah)" -> ("chgcap", "ah")``."""
+    text = _norm_text(header)
+    m = re.match(r"^(.*?)\s*[(\[]([^()\[\]]*)[)\]]\s*$", text)
+    base, unit = (m.group(1), m.group(2)) if m else (text, "")
+    base = re.sub(r"[\s_.\-/·]+", "", base.casefold())
+    unit = re.sub(r"\s+", "", unit.casefold()).replace("µ", "μ")
+    return base, unit
+
+
+def match_header(header, fields: dict[str, tuple[set[str], str]]):
+    """``(canonical name, unit kind, factor, unit)`` for a header cell, or None if unknown.
+
+    A known name with a unit the kind does not know (e.g. ``Capacity(mAh/g)``, ``Capacitance(F)``)
+    is no match, so specific capacities and the like stay instrument columns.
+    """
+    if header is None:
+        return None
+    base, unit = split_header(header)
+    if not base:
+        return None
+    for name, (aliases, kind) in fields.items():
+        if base in aliases:
+            if kind == "time" and (":" in unit or unit in ("hh:mm:ss", "d.h:min:s.ms")):
+                return name, kind, 1.0, unit
+            if kind in ("text", "datetime", "count"):
+                return name, kind, 1.0, unit
+            factor = UNITS[kind].get(unit)
+            if factor is None:
+                continue
+            return name, kind, factor, unit
+    return None
+
+
+def step_type_of(name) -> str:
+    """Schema step type of a Neware step name (English or Chinese); unknown -> ``"other"``."""
+    if name is None or (isinstance(name, float) and np.isnan(name)):
+        return "other"
+    key = re.sub(r"[\s_\-]+", "", _norm_text(name).casefold())
+    return STEP_NAMES.get(key, "other")
+
+
+# --------------------------------------------------------------------------------------------
+# decoding and splitting text
+# --------------------------------------------------------------------------------------------
+
+def _decode(data: bytes) -> tuple[str, str, bool] | None:
+    """(text, encoding, cut inside a character) for UTF-8 (BOM or not), UTF-16 with BOM or GBK.
+
+    Returns None for bytes that are none of these (or hold NUL bytes, i.e. are binary).
+    """
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        enc = "utf-16"
+        n = len(data) - (len(data) % 2)
+        return data[:n].decode(enc, errors="replace"), enc, n != len(data)
+    if b"\x00" in data:
+        return None
+    for enc in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(enc), ("utf-8" if enc == "utf-8-sig" else "gbk"), False
+        except UnicodeDecodeError as exc:
+            if exc.start >= len(data) - 3 and exc.reason in ("unexpected end of data",
+                                                              "incomplete multibyte sequence"):
+                try:
+                    return (data[:exc.start].decode(enc), ("utf-8" if enc == "utf-8-sig" else "gbk"),
+                            True)
+                except UnicodeDecodeError:
+                    continue
+    return None
+
+
+def _delimiter(line: str) -> str:
+    counts = {d: line.count(d) for d in (",", "\t", ";")}
+    best = max(counts, key=lambda d: (counts[d], d == ","))
+    return best if counts[best] else ","
+
+
+def _split(line: str, delim: str) -> list[str]:
+    if '"' in line:
+        return [f.strip().strip('"').strip() for f in line.split(delim)]
+    return [f.strip() for f in line.split(delim)]
+
+
+def _lead(row) -> int:
+    """Number of leading empty cells of a row."""
+    n = 0
+    for v in row:
+        if _empty(v):
+            n += 1
+        else:
+            break
+    return n
+
+
+def _empty(v) -> bool:
+    if v is None:
+        return True
+    if isinstance(v, float) and np.isnan(v):
+        return True
+    return isinstance(v, str) and v.strip() == ""
+
+
+# --------------------------------------------------------------------------------------------
+# sniffing
+# --------------------------------------------------------------------------------------------
+
+def _header_kinds(row) -> set[str]:
+    out = set()
+    for cell in row:
+        if _empty(cell):
+            continue
+        m = match_header(cell, RECORD_FIELDS)
+        if m:
+            out.add(m[0])
+    return out
+
+
+def _looks_like_record_header(row) -> bool:
+    kinds = _header_kinds(row)
+    if "voltage" in kinds and len(kinds) >= 2:
+        return True
+    # a BTSDA-like record table without a voltage column: claimed, so that the reader can say so
+    return len(kinds) >= 3 and bool(kinds & {"current", "capacity", "charge_capacity"})
+
+
+def _looks_like_nested_top(rows) -> bool:
+    if len(rows) < 2 or not rows[0]:
+        return False
+    first = match_header(rows[0][0], CYCLE_FIELDS)
+    if not first or first[0] != "cycle":
+        return False
+    kinds = {m[0] for m in (match_header(c, CYCLE_FIELDS) for c in rows[0][1:]) if m}
+    step = rows[1]
+    return (bool(kinds & {"charge_capacity_mAh", "discharge_capacity_mAh"}) and _lead(step) >= 1
+            and len(step) > _lead(step)
+            and (match_header(step[_lead(step)], STEP_FIELDS) or (None,))[0] == "step")
+
+
+def sniff_csv(head: bytes, path: Path) -> bool:
+    """A text file whose first lines hold a BTSDA record header (voltage column, English or Chinese)."""
+    if head.startswith(b"PK\x03\x04"):
+        return False
+    decoded = _decode(head)
+    if decoded is None:
+        return False
+    text = decoded[0].lstrip("\ufeff")
+    if text.lstrip().startswith(_NOT_BTSDA_TEXT):
+        return False
+    lines = [ln for ln in text.splitlines()[:HEAD_LINES]]
+    if not lines:
+        return False
+    delim = _delimiter(lines[0] if len(lines) == 1 else max(lines[:3], key=len))
+    rows = [_split(ln, delim) for ln in lines]
+    if any(_looks_like_record_header(r) for r in rows):
+        return True
+    return _looks_like_nested_top(rows)
+
+
+def _xlsx_strings(zf: zipfile.ZipFile, limit: int = 1 << 20) -> str:
+    text = []
+    names = zf.namelist()
+    for name in ["xl/sharedStrings.xml"] + [n for n in names if n.startswith("xl/worksheets/sheet")]:
+        if name in names:
+            with zf.open(name) as fh:
+                text.append(fh.read(limit).decode("utf-8", errors="replace"))
+    return "\n".join(text)
+
+
+_XML_TEXT = re.compile(r"<t(?:\s[^>]*)?>([^<]*)</t>")
+
+
+def sniff_xlsx(head: bytes, path: Path) -> bool:
+    """An XLSX workbook (zip with [Content_Types].xml and xl/workbook.xml) with a voltage header.
+
+    A zip whose first bytes name xlsx parts but that cannot be opened (truncated) is claimed too,
+    so that reading it says it is damaged.
+    """
+    if not head.startswith(b"PK\x03\x04"):
+        return False
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            if "[Content_Types].xml" not in names or "xl/workbook.xml" not in names:
+                return False
+            strings = _xlsx_strings(zf)
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError, RuntimeError, ValueError,
+            NotImplementedError):
+        return b"[Content_Types].xml" in head or b"xl/" in head
+    cells = [unicodedata.normalize("NFKC", s) for s in _XML_TEXT.findall(strings)]
+    return any((match_header(c, RECORD_FIELDS) or (None,))[0] == "voltage" for c in cells)
+
+
+# --------------------------------------------------------------------------------------------
+# value conversion
+# --------------------------------------------------------------------------------------------
+
+_HMS = re.compile(r"^\s*(?:(\d+)\s*(?:days?,?\s*|[-.]\s*|\s+))?(\d+):(\d{1,2}):(\d{1,2}(?:\.\d*)?)\s*$")
+
+
+def _filled(col: pd.Series) -> pd.Series:
+    """Mask of the cells that hold something (not None/NaN/blank text)."""
+    mask = col.notna()
+    if col.dtype == object or pd.api.types.is_string_dtype(col):
+        mask &= col.astype(str).str.strip().ne("")
+    return mask
+
+
+def _numbers(col: pd.Series) -> pd.Series:
+    """Cells as float64; empty, '-' and non-numeric cells NaN."""
+    col = col.reset_index(drop=True)
+    try:
+        num = pd.to_numeric(col, errors="coerce")
+    except (TypeError, ValueError):
+        num = pd.Series(np.nan, index=col.index)
+    num = pd.Series(np.asarray(num, dtype="float64"), index=col.index)
+    retry = num.isna()
+    if retry.any():
+        retry &= col.map(lambda v: isinstance(v, str)).astype(bool)
+    if retry.any():
+        num[retry] = pd.to_numeric(col[retry].astype(str).str.strip().str.strip('"').str.strip(),
+                                   errors="coerce").astype("float64").to_numpy()
+    return num
+
+
+def _obj_seconds(v) -> float:
+    if isinstance(v, (_dt.timedelta, pd.Timedelta)):
+        return pd.Timedelta(v).total_seconds()
+    if isinstance(v, _dt.time):
+        return v.hour * 3600 + v.minute * 60 + v.second + v.microsecond * 1e-6
+    return np.nan
+
+
+def durations_s(col: pd.Series, unit: str = "") -> np.ndarray:
+    """Seconds from durations given as numbers (in ``unit``), ``h:mm:ss(.ms)`` text (hours may
+    exceed 24; an optional day prefix ``1-02:03:04``, ``1.02:03:04`` or ``1 day 02:03:04``) or
+    Python time/timedelta objects (XLSX). Unparseable cells are NaN."""
+    col = col.reset_index(drop=True)
+    factor = 1.0 if ":" in unit else UNITS["time"].get(unit, 1.0)
+    if pd.api.types.is_timedelta64_dtype(col):
+        return col.dt.total_seconds().to_numpy(dtype="float64")
+    objects = col.map(lambda v: isinstance(v, (_dt.timedelta, _dt.time)))
+    out = pd.Series(np.nan, index=col.index)
+    if objects.any():
+        out[objects] = col[objects].map(_obj_seconds).astype("float64")
+    plain = ~objects
+    out[plain] = _numbers(col[plain]).to_numpy() * factor
+    rest = out.isna() & _filled(col)
+    if rest.any():
+        m = col[rest].astype(str).str.extract(_HMS)
+        secs = (m[0].astype(float).fillna(0.0) * 86400 + m[1].astype(float) * 3600
+                + m[2].astype(float) * 60 + m[3].astype(float))
+        out[rest] = secs.to_numpy()
+    return out.to_numpy(dtype="float64")
+
+
+def datetimes(col: pd.Series) -> pd.Series:
+    """Parse a date-time column (text or datetime objects); unparseable -> NaT."""
+    col = col.reset_index(drop=True)
+    if pd.api.types.is_datetime64_any_dtype(col):
+        return col
+    text = col.map(lambda v: v.strip() if isinstance(v, str) else v)
+    text = text.where(_filled(text), None)
+    try:
+        return pd.to_datetime(text, format="ISO8601")
+    except (ValueError, TypeError):
+        return pd.to_datetime(text, format="mixed", errors="coerce")
+
+
+# --------------------------------------------------------------------------------------------
+# grid -> Measurement
+# --------------------------------------------------------------------------------------------
+
+def _frame(rows: list[list], header: list, start: int = 0) -> pd.DataFrame:
+    """DataFrame of ``rows`` under the non-empty header cells (by position, from ``start``)."""
+    cols = [(j, _norm_text(h)) for j, h in enumerate(header) if j >= start and not _empty(h)]
+    names, seen = [], {}
+    for _, name in cols:
+        k = seen.get(name, 0)
+        seen[name] = k + 1
+        names.append(name if k == 0 else f"{name}.{k}")
+    data = {}
+    for (j, _), name in zip(cols, names):
+        data[name] = [r[j] if j < len(r) else "" for r in rows]
+    return pd.DataFrame(data, columns=names, dtype=object)
+
+
+def normalize_table(raw: pd.DataFrame, fields: dict) -> pd.DataFrame:
+    """Rename known columns of a BTSDA cycle/step table to normalised names with schema units
+    (e.g. ``Cap_DChg(mAh)`` -> ``discharge_capacity_mAh``); numbers become floats, durations seconds.
+    Unknown columns keep their names (numeric where every filled cell is a number)."""
+    out = {}
+    for col in raw.columns:
+        m = match_header(col, fields)
+        if m and m[0] not in out:
+            name, kind, factor, unit = m
+            if kind == "text":
+                out[name] = raw[col].map(lambda v: None if _empty(v) else _norm_text(v))
+                if name == "step_name":
+                    out["step_type"] = out[name].map(step_type_of)
+            elif kind == "time":
+                out[name] = durations_s(raw[col], unit)
+            elif kind == "datetime":
+                out[name] = datetimes(raw[col])
+            elif kind == "count":
+                out[name] = _numbers(raw[col]).astype("Int64")
+            else:
+                out[name] = _numbers(raw[col]) * factor
+        else:
+            out[col] = _maybe_numeric(raw[col])
+    return pd.DataFrame({k: (v.to_numpy() if isinstance(v, pd.Series) else v) for k, v in out.items()})
+
+
+def _maybe_numeric(col: pd.Series) -> pd.Series:
+    filled = _filled(col)
+    num = _numbers(col)
+    if filled.any() and num[filled].notna().all():
+        return num
+    return col.map(lambda v: None if _empty(v) else (_norm_text(v) if isinstance(v, str) else v))
+
+
+def _record_map(columns) -> dict[str, tuple]:
+    fmap = {}
+    for col in columns:
+        m = match_header(col, RECORD_FIELDS)
+        if m and m[0] not in fmap:
+            fmap[m[0]] = (col,) + m[1:]
+    return fmap
+
+
+def _check_numbers(values: np.ndarray, what: str, raw: pd.Series, lines, path) -> None:
+    bad = np.flatnonzero(np.isnan(values))
+    if bad.size:
+        i = int(bad[0])
+        where = f"line {lines[i]}" if lines is not None else f"row {i + 1}"
+        raise CorruptFileError(
+            f"{where}: {what} {str(raw.iloc[i])!r} is not a number ({bad.size} such rows); the "
+            "file is damaged or not a BTSDA export", path)
+
+
+def _build(raw: pd.DataFrame, path: Path, *, lines=None, parent: pd.DataFrame | None = None,
+           meta: dict) -> pd.DataFrame:
+    """Common-schema DataFrame from the raw record table (object columns, original headers)."""
+    fmap = _record_map(raw.columns)
+    if "voltage" not in fmap:
+        raise UnsupportedFileError(
+            "no voltage column was found in the BTSDA record header (looked for Voltage(V), "
+            "电压(V) and their spellings); export the record layer with its voltage column", path)
+    n = len(raw)
+    out = pd.DataFrame(index=range(n))
+    used = set()
+
+    def col(name):
+        used.add(fmap[name][0])
+        return raw[fmap[name][0]].reset_index(drop=True)
+
+    # step keys and names
+    if parent is not None:
+        cycle = parent["cycle"].to_numpy()
+        step = parent["step_row"].to_numpy()
+        names = parent["step_name"]
+        if "step_name" in fmap:
+            own = col("step_name")
+            names = own.where(_filled(own), names)
+    else:
+        cycle = _numbers(col("cycle")).to_numpy() if "cycle" in fmap else None
+        sid = _numbers(col("step_id")).to_numpy() if "step_id" in fmap else None
+        names = col("step_name") if "step_name" in fmap else None
+        if cycle is not None:
+            _check_numbers(cycle, "cycle number", raw[fmap["cycle"][0]], lines, path)
+        keys = [k for k in (cycle, sid) if k is not None]
+        if not keys and names is not None:
+            keys = [pd.factorize(names.astype(str))[0]]
+        if keys:
+            new = np.zeros(n, dtype=bool)
+            new[:1] = True
+            for k in keys:
+                new[1:] |= k[1:] != k[:-1]
+            step = np.cumsum(new).astype(np.int64)
+        else:
+            step = None
+    if names is not None:
+        names = pd.Series(names).reset_index(drop=True).astype(object)
+        kinds = {v: step_type_of(v) for v in pd.unique(names)}
+        step_type = names.map(kinds).to_numpy()
+    else:
+        step_type = None
+
+    # time
+    steps_for_time = step if step is not None else np.ones(n, dtype=np.int64)
+    if "total_time" in fmap:
+        t = durations_s(col("total_time"), fmap["total_time"][3])
+        _check_numbers(t, "total time", raw[fmap["total_time"][0]], lines, path)
+        meta["time_source"] = f"total time column {fmap['total_time'][0]!r}"
+    elif "datetime" in fmap:
+        dt = datetimes(col("datetime"))
+        if dt.isna().any():
+            i = int(np.flatnonzero(dt.isna().to_numpy())[0])
+            where = f"line {lines[i]}" if lines is not None else f"row {i + 1}"
+            raise CorruptFileError(f"{where}: date-time {str(raw[fmap['datetime'][0]].iloc[i])!r} "
+                                   "cannot be read", path)
+        t = (dt - dt.iloc[0]).dt.total_seconds().to_numpy(dtype="float64")
+        meta["time_source"] = f"date-time column {fmap['datetime'][0]!r}"
+    elif "step_time" in fmap:
+        st = durations_s(col("step_time"), fmap["step_time"][3])
+        _check_numbers(st, "step time", raw[fmap["step_time"][0]], lines, path)
+        last = pd.Series(st).groupby(steps_for_time).last().to_numpy()
+        offset = np.concatenate([[0.0], np.cumsum(last)[:-1]])
+        first_id = pd.factorize(steps_for_time)[0]
+        t = offset[first_id] + st
+        meta["time_source"] = (f"step time column {fmap['step_time'][0]!r} accumulated over steps "
+                               "(pauses between steps are not seen)")
+    else:
+        t = None
+    if "datetime" in fmap:
+        dt = datetimes(raw[fmap["datetime"][0]])
+        used.add(fmap["datetime"][0])
+        if dt.notna().any():
+            meta["start_time"] = dt.dropna().iloc[0].isoformat()
+        out_dt = dt
+    else:
+        out_dt = None
+    if t is not None:
+        if np.any(np.diff(t) < 0):
+            meta.setdefault("warnings", []).append(
+                f"time goes backwards at {int(np.sum(np.diff(t) < 0))} rows; made non-decreasing")
+            t = np.maximum.accumulate(t)
+        out["time_s"] = t
+
+    v = _numbers(col("voltage")).to_numpy() * fmap["voltage"][2]
+    _check_numbers(v, "voltage", raw[fmap["voltage"][0]], lines, path)
+    out["voltage_V"] = v
+
+    if "current" in fmap:
+        cur = _numbers(col("current")).to_numpy() * fmap["current"][2]
+        _check_numbers(cur, "current", raw[fmap["current"][0]], lines, path)
+        if step_type is not None:
+            dis = np.isin(step_type, list(_DISCHARGE_TYPES))
+            if dis.any() and not np.any(cur < 0) and np.any(cur[dis] > 0):
+                cur = np.where(dis, -cur, cur)
+                meta.setdefault("warnings", []).append(
+                    "the file gives currents without sign; discharge steps were made negative")
+        out["current_mA"] = cur
+
+    if "capacity" in fmap:
+        cap = np.abs(_numbers(col("capacity")).to_numpy() * fmap["capacity"][2])
+    elif "charge_capacity" in fmap or "discharge_capacity" in fmap:
+        cap = np.zeros(n)
+        for name in ("charge_capacity", "discharge_capacity"):
+            if name in fmap:
+                cap = cap + np.abs(np.nan_to_num(
+                    raw[fmap[name][0]].pipe(_numbers).to_numpy() * fmap[name][2]))
+    else:
+        cap = None
+    if cap is not None:
+        out["capacity_mAh"] = cap
+
+    if cycle is not None:
+        out["cycle"] = np.asarray(cycle, dtype="float64").astype(np.int64)
+    if step is not None:
+        out["step"] = step
+    if step_type is not None:
+        out["step_type"] = step_type
+
+    # instrument columns after the schema ones
+    renames = {"record": "record", "step_id": "step_number", "step_time": "step_time_s",
+               "charge_capacity": "charge_capacity_mAh", "discharge_capacity": "discharge_capacity_mAh",
+               "energy": "energy_mWh", "charge_energy": "charge_energy_mWh",
+               "discharge_energy": "discharge_energy_mWh"}
+    for name, new in renames.items():
+        if name in fmap and fmap[name][0] not in used:
+            c, kind, factor, unit = fmap[name]
+            used.add(c)
+            if kind == "time":
+                out[new] = durations_s(raw[c], unit)
+            elif kind == "count":
+                out[new] = _numbers(raw[c]).astype("Int64").to_numpy()
+            else:
+                out[new] = _numbers(raw[c]).to_numpy() * factor
+    if out_dt is not None:
+        out["date_time"] = out_dt.to_numpy()
+    if parent is not None and "step_number" not in out:
+        out["step_number"] = parent["step_id"].to_numpy()
+    for c in raw.columns:
+        if c not in used and c not in out:
+            out[c] = _maybe_numeric(raw[c].reset_index(drop=True)).to_numpy()
+    meta["column_map"] = {k: v[0] for k, v in fmap.items()}
+    return finalize(out)
+
+
+def _find_header(rows: list[list], path: Path) -> int:
+    for i, row in enumerate(rows[:HEAD_LINES]):
+        if "voltage" in _header_kinds(row):
+            return i
+    for row in rows[:HEAD_LINES]:
+        if _looks_like_record_header(row):
+            raise UnsupportedFileError(
+                "no voltage column was found: the header names record fields (current, capacity, "
+                "...) but no Voltage(V)/电压(V) column; export the record layer with its voltage", path)
+    if _looks_like_nested_top(rows[:2]):
+        raise CorruptFileError(
+            "the file has the cycle and step header lines of a nested BTSDA export but no record "
+            "header line with a voltage column: it is truncated or damaged", path)
+    raise UnsupportedFileError(
+        f"no voltage column was found in the first {HEAD_LINES} lines: not a BTSDA record export",
+        path)
+
+
+_DIGITS = re.compile(r"\d+")
+
+
+def _shape(v) -> str:
+    """Shape of a cell: the first digit run -> ``N``, later runs -> ``N<length>``, the rest kept
+    (``0.4251`` -> ``N.N4``, ``2022-05-24 16:29:53`` -> ``N-N2-N2 N2:N2:N2``, empty -> ``""``)."""
+    if _empty(v):
+        return ""
+    first = [True]
+
+    def rep(m):
+        if first[0]:
+            first[0] = False
+            return "N"
+        return f"N{len(m.group(0))}"
+    return _DIGITS.sub(rep, str(v).strip())
+
+
+def _row_complete(last: list, before: list[list]) -> bool:
+    """Whether ``last`` looks like the complete rows ``before`` it (same level)."""
+    if not before:
+        return True
+    counts = pd.Series([len(r) for r in before]).mode()
+    if len(last) < int(counts.iloc[0]):
+        return False
+    for j, v in enumerate(last):
+        shapes = {_shape(r[j]) for r in before if j < len(r)}
+        if shapes and _shape(v) not in shapes:
+            return False
+    return True
+
+
+def _drop_cut_row(rows: list[list], start: int, meta: dict) -> list[list]:
+    """Drop the last non-empty row if it is incomplete (see module docstring)."""
+    idx = [i for i in range(len(rows) - 1, start - 1, -1) if not all(_empty(c) for c in rows[i])]
+    if not idx:
+        return rows
+    last = idx[0]
+    level = _lead(rows[last])
+    before = [rows[i] for i in idx[1:301] if _lead(rows[i]) == level]
+    if _row_complete(rows[last], before[::-1]):
+        return rows
+    meta["truncated"] = True
+    meta.setdefault("warnings", []).append(
+        "the file ends inside a row (no line end, incomplete last row): it was cut off; the "
+        "incomplete last row was dropped")
+    return rows[:last]
+
+
+def _header_meta(rows: list[list], h: int, meta: dict) -> None:
+    header_cells = [c for r in rows[max(0, h - 2):h + 1] for c in r if not _empty(c)]
+    meta["header_language"] = "zh" if any(re.search(r"[\u4e00-\u9fff]", str(c))
+                                          for c in header_cells) else "en"
+    if h and not _is_nested(rows, h):
+        meta["preamble"] = [" ".join(str(c) for c in r if not _empty(c)) for r in rows[:h]]
+
+
+def _is_nested(rows: list[list], h: int) -> bool:
+    lead = _lead(rows[h])
+    return lead >= 1 and h >= 2 and 0 < _lead(rows[h - 1]) < lead and _lead(rows[h - 2]) == 0
+
+
+def _flat(raw: pd.DataFrame, lines: list[int], path: Path, meta: dict) -> Measurement:
+    if raw.empty:
+        raise CorruptFileError("the record header is there but no record row follows: the "
+                               "file is truncated or empty", path)
+    meta["layout"] = "flat"
+    data = _build(raw, path, lines=lines, meta=meta)
+    return Measurement(data, meta)
+
+
+def parse_grid(rows: list[list], path: Path, *, line_numbers: list[int] | None = None,
+               meta: dict | None = None, check_last: bool = False) -> Measurement:
+    """Read a BTSDA table given as rows of cells (CSV lines split, or an XLSX sheet).
+
+    ``check_last``: the text did not end with a line end, so the last row may be cut off.
+    """
+    meta = {} if meta is None else meta
+    path = Path(path)
+    h = _find_header(rows, path)
+    if check_last:
+        rows = _drop_cut_row(rows, h + 1, meta)
+    lead = _lead(rows[h])
+    ln = line_numbers if line_numbers is not None else list(range(1, len(rows) + 1))
+    _header_meta(rows, h, meta)
+    if not _is_nested(rows, h):
+        body = [(r, ln[i]) for i, r in enumerate(rows[h + 1:], start=h + 1)
+                if not all(_empty(c) for c in r)]
+        raw = _frame([r for r, _ in body], rows[h], start=lead)
+        return _flat(raw, [x for _, x in body], path, meta)
+
+    cyc_hdr, step_hdr, rec_hdr = rows[h - 2], rows[h - 1], rows[h]
+    step_lead = _lead(step_hdr)
+    cyc_pos = next((j for j, c in enumerate(cyc_hdr) if (match_header(c, CYCLE_FIELDS) or (None,))[0]
+                    == "cycle"), 0)
+    sid_pos = next((j for j, c in enumerate(step_hdr) if (match_header(c, STEP_FIELDS) or (None,))[0]
+                    == "step"), step_lead)
+    sname_pos = next((j for j, c in enumerate(step_hdr)
+                      if (match_header(c, STEP_FIELDS) or (None,))[0] == "step_name"), None)
+    cycles, steps, recs, rec_lines, parents = [], [], [], [], []
+    cur_cycle = cur_step_id = cur_name = None
+    n_steps = 0
+    for i in range(h + 1, len(rows)):
+        r = rows[i]
+        if all(_empty(c) for c in r):
+            continue
+        k = _lead(r)
+        if k >= lead:
+            if cur_cycle is None or n_steps == 0:
+                raise CorruptFileError(f"line {ln[i]}: a record row comes before any cycle or step "
+                                       "row; the nested layout is damaged", path)
+            recs.append(r)
+            rec_lines.append(ln[i])
+            parents.append((cur_cycle, n_steps, cur_step_id, cur_name))
+        elif k >= step_lead:
+            if cur_cycle is None:
+                raise CorruptFileError(f"line {ln[i]}: a step row comes before any cycle row; the "
+                                       "nested layout is damaged", path)
+            n_steps += 1
+            cur_step_id = r[sid_pos] if sid_pos < len(r) else None
+            cur_name = r[sname_pos] if sname_pos is not None and sname_pos < len(r) else None
+            steps.append(list(r) + [""] * max(0, len(step_hdr) - len(r)) + [cur_cycle])
+        else:
+            value = pd.to_numeric(pd.Series([r[cyc_pos] if cyc_pos < len(r) else None]),
+                                  errors="coerce").iloc[0]
+            if np.isnan(value):
+                raise CorruptFileError(f"line {ln[i]}: cycle row without a cycle number "
+                                       f"({r[cyc_pos] if cyc_pos < len(r) else ''!r})", path)
+            cur_cycle = int(value)
+            cycles.append(r)
+    if not recs:
+        raise CorruptFileError("no record row was found under the nested BTSDA headers: the file "
+                               "is truncated or holds only cycle/step summaries", path)
+    raw = _frame(recs, rec_hdr, start=lead)
+    parent = pd.DataFrame(parents, columns=["cycle", "step_row", "step_id", "step_name"])
+    parent["step_id"] = _numbers(parent["step_id"].astype(object)).astype("Int64")
+    meta["layout"] = "nested"
+    data = _build(raw, path, lines=rec_lines, parent=parent, meta=meta)
+    meta["btsda_cycles"] = normalize_table(_frame(cycles, cyc_hdr), CYCLE_FIELDS)
+    step_raw = _frame([s[:-1] for s in steps], step_hdr, start=step_lead)
+    st = normalize_table(step_raw, STEP_FIELDS)
+    st.insert(0, "cycle", [s[-1] for s in steps])
+    meta["btsda_steps"] = st
+    return Measurement(data, meta)
+
+
+# --------------------------------------------------------------------------------------------
+# readers
+# --------------------------------------------------------------------------------------------
+
+def _base_meta(path: Path, fmt: str) -> dict:
+    return {"instrument": "Neware CT-4000 (BTSDA export)", "techniques": ["cycling"],
+            "source": str(path), "format": fmt, "truncated": False}
+
+
+def read_csv(path: str | Path) -> Measurement:
+    """Read a BTSDA CSV/TXT export (flat or nested, English or Chinese, UTF-8/GBK/UTF-16)."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CorruptFileError(f"cannot read the file: {exc.strerror or exc}", path) from exc
+    if not data.strip():
+        raise CorruptFileError("the file is empty", path)
+    decoded = _decode(data)
+    if decoded is None:
+        if b"\x00" in data[:65536] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise UnsupportedFileError("binary content (NUL bytes): not a BTSDA CSV export", path)
+        try:
+            data.decode("utf-8")
+            where = ""
+        except UnicodeDecodeError as exc:
+            where = f" (first bad byte at offset {exc.start})"
+        raise CorruptFileError(f"the text is neither UTF-8 nor GBK{where}: the file is damaged or "
+                               "in another encoding; export it again from BTSDA", path)
+    text, encoding, cut_char = decoded
+    meta = _base_meta(path, "btsda-csv")
+    meta["encoding"] = encoding
+    lines = text.lstrip("\ufeff").splitlines()
+    if cut_char:
+        lines = lines[:-1]
+        meta["truncated"] = True
+        meta.setdefault("warnings", []).append(
+            "the file ends inside a character: it was cut off; the incomplete last row was dropped")
+    if not lines or (len(lines) == 1 and not text.endswith(("\n", "\r"))):
+        raise CorruptFileError("the file is cut off inside its first line (no complete header)", path)
+    head = [ln for ln in lines[:HEAD_LINES] if ln.strip()]
+    delim = _delimiter(max(head[:3], key=len) if head else lines[0])
+    meta["delimiter"] = delim
+    check_last = not cut_char and not text.endswith(("\n", "\r"))
+    head_rows = [_split(ln, delim) for ln in lines[:HEAD_LINES]]
+    h = _find_header(head_rows, path)
+    if _is_nested(head_rows, h) or '"' in text[:4096]:
+        rows = [_split(ln, delim) for ln in lines]
+        return parse_grid(rows, path, meta=meta, check_last=check_last)
+    # flat layout: the body through pandas' C parser (the same cells as splitting the lines)
+    _header_meta(head_rows, h, meta)
+    if check_last:
+        start = max(h + 1, len(lines) - 302)
+        tail = [_split(ln, delim) for ln in lines[start:]]
+        kept = _drop_cut_row(tail, 0, meta)
+        lines = lines[:start + len(kept)]
+    numbers = [i + 1 for i in range(h + 1, len(lines)) if lines[i].strip()]
+    body = "\n".join(ln for ln in lines[h + 1:] if ln.strip())
+    header = head_rows[h]
+    lead = _lead(header)
+    try:
+        table = pd.read_csv(io.StringIO(body), sep=delim, header=None, keep_default_na=False,
+                            na_filter=False, engine="c", skip_blank_lines=True, quoting=3,
+                            float_precision="round_trip")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError):
+        rows = [_split(ln, delim) for ln in lines]
+        return parse_grid(rows, path, meta=meta)
+    if len(table) != len(numbers):
+        rows = [_split(ln, delim) for ln in lines]
+        return parse_grid(rows, path, meta=meta)
+    cols = [(j, _norm_text(c)) for j, c in enumerate(header) if j >= lead and not _empty(c)]
+    names, seen = [], {}
+    for _, name in cols:
+        k = seen.get(name, 0)
+        seen[name] = k + 1
+        names.append(name if k == 0 else f"{name}.{k}")
+    raw = pd.DataFrame({name: (table[j] if j in table.columns else "")
+                        for (j, _), name in zip(cols, names)}, columns=names)
+    return _flat(raw, numbers, path, meta)
+
+
+def read_xlsx(path: str | Path) -> Measurement:
+    """Read a BTSDA XLSX export: the sheet with the record header gives the data; step and cycle
+    sheets go to ``meta["btsda_steps"]``/``meta["btsda_cycles"]`` (other sheet names to
+    ``meta["sheets"]``)."""
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            bad = zf.testzip()
+            if bad is not None:
+                raise CorruptFileError(f"the XLSX archive member {bad} is damaged", path)
+        book = pd.read_excel(path, sheet_name=None, header=None, engine="openpyxl", dtype=object)
+    except CorruptFileError:
+        raise
+    except (zipfile.BadZipFile, EOFError, KeyError, OSError) as exc:
+        raise CorruptFileError(f"not a readable XLSX workbook (truncated or damaged zip: {exc})",
+                               path) from exc
+    except Exception as exc:  # openpyxl raises many kinds on damaged workbooks
+        raise CorruptFileError(f"the XLSX workbook cannot be read: {type(exc).__name__}: {exc}",
+                               path) from exc
+    grids = {name: [[None if _empty(v) else v for v in row] for row in df.itertuples(index=False)]
+             for name, df in book.items()}
+    candidates = []
+    for name, rows in grids.items():
+        for i, row in enumerate(rows[:HEAD_LINES]):
+            if "voltage" in _header_kinds(row):
+                candidates.append((len(rows) - i, name))
+                break
+    if not candidates:
+        raise UnsupportedFileError("no sheet of this workbook has a voltage column header "
+                                   "(Voltage(V)/电压(V)): not a BTSDA export", path)
+    record_sheet = max(candidates)[1]
+    meta = _base_meta(path, "btsda-xlsx")
+    meta["sheets"] = list(grids)
+    meta["record_sheet"] = record_sheet
+    meas = parse_grid(grids[record_sheet], path, meta=meta)
+    for name, rows in grids.items():
+        if name == record_sheet:
+            continue
+        kind, table = _summary_sheet(rows)
+        if kind and f"btsda_{kind}" not in meas.meta:
+            meas.meta[f"btsda_{kind}"] = table
+    return meas
+
+
+def _summary_sheet(rows):
+    """('steps'|'cycles', normalised table) for a step or cycle sheet, else (None, None)."""
+    for i, row in enumerate(rows[:10]):
+        step_kinds = {m[0] for m in (match_header(c, STEP_FIELDS) for c in row if not _empty(c)) if m}
+        cyc_kinds = {m[0] for m in (match_header(c, CYCLE_FIELDS) for c in row if not _empty(c)) if m}
+        if "voltage" in _header_kinds(row):
+            return None, None
+        body = [r for r in rows[i + 1:] if not all(_empty(c) for c in r)]
+        if {"step", "step_name"} <= step_kinds:
+            return "steps", normalize_table(_frame(body, row), STEP_FIELDS)
+        if "cycle" in cyc_kinds and cyc_kinds & {"charge_capacity_mAh", "discharge_capacity_mAh"}:
+            return "cycles", normalize_table(_frame(body, row), CYCLE_FIELDS)
+    return None, None
+
+
+FORMATS = [
+    ("btsda-xlsx", sniff_xlsx, read_xlsx),
+    ("btsda-csv", sniff_csv, read_csv),
+]
+
+
+# --------------------------------------------------------------------------------------------
+# writers (used by the sample-data generator and the round-trip tests)
+# --------------------------------------------------------------------------------------------
+
+#: schema step type -> BTSDA step name (English, Chinese)
+WRITE_STEP_NAMES = {
+    "rest": ("Rest", "搁置"), "cc_charge": ("CC Chg", "恒流充电"),
+    "cc_discharge": ("CC DChg", "恒流放电"), "cv_charge": ("CV Chg", "恒压充电"),
+    "cv_discharge": ("CV DChg", "恒压放电"), "cccv_charge": ("CCCV Chg", "恒流恒压充电"),
+    "cccv_discharge": ("CCCV DChg", "恒流恒压放电"), "cp_charge": ("CP Chg", "恒功率充电"),
+    "cp_discharge": ("CP DChg", "恒功率放电"), "ocv": ("OCV", "开路"), "eis": ("EIS", "EIS"),
+    "other": ("Other", "其他"),
+}
+
+
+def _hms(seconds: float) -> str:
+    """``h:mm:ss.mmm`` with hours running past 24, as BTSDA writes durations."""
+    ms = int(round(float(seconds) * 1000))
+    h, rem = divmod(ms, 3_600_000)
+    m, rem = divmod(rem, 60_000)
+    s, ms = divmod(rem, 1000)
+    return f"{h}:{m:02d}:{s:02d}.{ms:03d}"
+
+
+def _num(x) -> str:
+    return repr(float(x)) if np.isfinite(x) else ""
+
+
+def _derived(records: pd.DataFrame) -> pd.DataFrame:
+    """Per-record step time, energy in step and step bookkeeping computed from a schema frame."""
+    need = {"time_s", "voltage_V", "current_mA", "capacity_mAh"}
+    missing = need - set(records.columns)
+    if missing:
+        raise ValueError(f"records lack the columns {sorted(missing)}")
+    d = records.reset_index(drop=True).copy()
+    if "cycle" not in d:
+        d["cycle"] = 1
+    if "step" not in d:
+        d["step"] = 1
+    if "step_type" not in d:
+        d["step_type"] = "other"
+    d["step_type"] = d["step_type"].astype(object).where(d["step_type"].notna(), "other")
+    key = d["cycle"].astype(np.int64).to_numpy() * 10**9 + d["step"].astype(np.int64).to_numpy()
+    new = np.r_[True, key[1:] != key[:-1]]
+    d["w_run"] = np.cumsum(new)
+    t = d["time_s"].to_numpy(dtype=float)
+    g = d.groupby("w_run", sort=False)
+    d["w_step_time"] = t - g["time_s"].transform("first").to_numpy()
+    p = np.abs(d["voltage_V"].to_numpy(float) * d["current_mA"].to_numpy(float))  # mW
+    dt = np.r_[0.0, np.diff(t)]
+    dt[new] = 0.0
+    e = np.r_[0.0, 0.5 * (p[1:] + p[:-1])] * dt / 3600.0  # mWh
+    d["w_energy"] = pd.Series(e).groupby(d["w_run"]).cumsum().to_numpy()
+    st = d["step_type"].astype(str)
+    cur = d["current_mA"].to_numpy(float)
+    charging = st.isin(_CHARGE_TYPES).to_numpy() | (~st.isin(_DISCHARGE_TYPES).to_numpy() & (cur > 0))
+    discharging = st.isin(_DISCHARGE_TYPES).to_numpy() | (~st.isin(_CHARGE_TYPES).to_numpy() & (cur < 0))
+    d["w_chg"] = np.where(charging, d["capacity_mAh"], 0.0)
+    d["w_dchg"] = np.where(discharging & ~charging, d["capacity_mAh"], 0.0)
+    d["w_echg"] = np.where(charging, d["w_energy"], 0.0)
+    d["w_edchg"] = np.where(discharging & ~charging, d["w_energy"], 0.0)
+    return d
+
+
+def _stamp(start: pd.Timestamp, seconds: np.ndarray) -> list[str]:
+    ts = start + pd.to_timedelta(np.round(seconds * 1000).astype(np.int64), unit="ms")
+    frac = np.any(np.round(seconds * 1000) % 1000 != 0)
+    fmt = "%Y-%m-%d %H:%M:%S.%f" if frac else "%Y-%m-%d %H:%M:%S"
+    return [s[:-3] if frac else s for s in ts.strftime(fmt)]
+
+
+_FLAT_HEADERS = {
+    "en": ["DataPoint", "Cycle Index", "Step Index", "Step Type", "Time", "Cumulative Time",
+           "Current(A)", "Voltage(V)", "Capacity(Ah)", "Chg. Cap.(Ah)", "DChg. Cap.(Ah)",
+           "Energy(Wh)", "Chg. Energy(Wh)", "DChg. Energy(Wh)", "Date"],
+    "zh": ["数据序号", "循环号", "工步号", "工步类型", "时间", "总时间", "电流(A)", "电压(V)",
+           "容量(Ah)", "充电容量(Ah)", "放电容量(Ah)", "能量(Wh)", "充电能量(Wh)", "放电能量(Wh)",
+           "日期"],
+}
+
+
+def _write_text(path: Path, lines: list[str], encoding: str) -> Path:
+    enc = {"utf-8": "utf-8", "utf-8-sig": "utf-8-sig", "gbk": "gbk", "gb18030": "gb18030"}[encoding]
+    payload = ("\r\n".join(lines) + "\r\n").encode(enc)
+    return atomic_write(path, lambda tmp: tmp.write_bytes(payload))
+
+
+def write_flat_csv(records: pd.DataFrame, path: str | Path, *, language: str = "en",
+                   encoding: str = "utf-8", time_format: str = "hms",
+                   start_time: str = "2024-01-01 00:00:00") -> Path:
+    """Write common-schema records as a flat BTSDA record table (BTSDA 8 style, units A/Ah/Wh).
+
+    ``records`` needs time_s, voltage_V, current_mA, capacity_mAh (cycle, step, step_type
+    optional). ``language`` "en"/"zh" picks the header names, ``encoding`` "utf-8", "utf-8-sig"
+    (with BOM) or "gbk", ``time_format`` "hms" (``h:mm:ss.mmm``) or "s" (seconds, headers
+    ``Time(s)``). Energies are integrated from V and I within each step. Reading the file back
+    gives the same records (times to 1 ms with "hms").
+    """
+    d = _derived(records)
+    hdr = list(_FLAT_HEADERS[language])
+    if time_format == "s":
+        hdr[4], hdr[5] = hdr[4] + "(s)", hdr[5] + "(s)"
+        tfmt = _num
+    else:
+        tfmt = _hms
+    lang = 0 if language == "en" else 1
+    dates = _stamp(pd.Timestamp(start_time), d["time_s"].to_numpy(float))
+    lines = [",".join(hdr)]
+    for i, r in enumerate(d.itertuples(index=False)):
+        lines.append(",".join([
+            str(i + 1), str(int(r.cycle)), str(int(r.step)),
+            WRITE_STEP_NAMES.get(r.step_type, WRITE_STEP_NAMES["other"])[lang],
+            tfmt(r.w_step_time), tfmt(r.time_s), _num(r.current_mA / 1000), _num(r.voltage_V),
+            _num(r.capacity_mAh / 1000), _num(r.w_chg / 1000), _num(r.w_dchg / 1000),
+            _num(r.w_energy / 1000), _num(r.w_echg / 1000), _num(r.w_edchg / 1000), dates[i]]))
+    return _write_text(Path(path), lines, encoding)
+
+
+_NESTED_HEADERS = {
+    "en": (["Cycle ID", "Cap_Chg(mAh)", "Cap_DChg(mAh)", "Charge/Discharge Efficiency(%)",
+            "Engy_Chg(mWh)", "Engy_DChg(mWh)"],
+           ["", "Step ID", "Step Name", "Step Time", "Capacity(mAh)", "Energy(mWh)",
+            "Start Voltage(V)", "End Voltage(V)"],
+           ["", "", "Record ID", "Time", "Voltage(V)", "Current(mA)", "Capacity(mAh)",
+            "Energy(mWh)", "Realtime"]),
+    "zh": (["循环序号", "充电容量(mAh)", "放电容量(mAh)", "充放电效率(%)", "充电能量(mWh)",
+            "放电能量(mWh)"],
+           ["", "工步序号", "工步类型", "工步时间", "容量(mAh)", "能量(mWh)", "起始电压(V)",
+            "结束电压(V)"],
+           ["", "", "记录序号", "相对时间", "电压(V)", "电流(mA)", "容量(mAh)", "能量(mWh)",
+            "绝对时间"]),
+}
+
+
+def write_nested_csv(records: pd.DataFrame, path: str | Path, *, language: str = "en",
+                     encoding: str = "utf-8", time_format: str = "hms",
+                     start_time: str = "2024-01-01 00:00:00") -> Path:
+    """Write common-schema records as a nested BTSDA export (cycle, step and record rows).
+
+    Cycle rows carry the charge and discharge capacity (mAh: sum over the cycle's charge and
+    discharge steps of their final capacity), the efficiency discharge/charge in % (0 without
+    charge), and the charge and discharge energies (mWh); step rows the step number, name,
+    duration, final capacity and energy, start and end voltage; record rows the step time,
+    voltage, current (mA), capacity (mAh), energy (mWh) and the absolute time (``Realtime``, from
+    which a reader gets the test time; ms precision is written when times are fractional).
+    Options as in :func:`write_flat_csv`.
+    """
+    d = _derived(records)
+    cyc_h, step_h, rec_h = (list(x) for x in _NESTED_HEADERS[language])
+    unit = "(s)" if time_format == "s" else "(h:min:s.ms)"
+    step_h[3] += unit
+    rec_h[3] += unit
+    tfmt = _num if time_format == "s" else _hms
+    lang = 0 if language == "en" else 1
+    dates = _stamp(pd.Timestamp(start_time), d["time_s"].to_numpy(float))
+    steps = d.groupby("w_run", sort=False).agg(
+        cycle=("cycle", "first"), step_type=("step_type", "first"), dur=("w_step_time", "last"),
+        cap=("capacity_mAh", "last"), en=("w_energy", "last"), v0=("voltage_V", "first"),
+        v1=("voltage_V", "last"), chg=("w_chg", "last"), dchg=("w_dchg", "last"),
+        echg=("w_echg", "last"), edchg=("w_edchg", "last"))
+    lines = [",".join(cyc_h), ",".join(step_h), ",".join(rec_h)]
+    rec_id = 0
+    groups = dict(tuple(d.groupby("w_run", sort=False)))
+    cyc_run = (steps["cycle"] != steps["cycle"].shift()).cumsum()
+    for _, cs in steps.groupby(cyc_run, sort=False):
+        qc, qd = cs["chg"].sum(), cs["dchg"].sum()
+        eff = 100.0 * qd / qc if qc > 0 else 0.0
+        lines.append(",".join([str(int(cs["cycle"].iloc[0])), _num(qc), _num(qd), _num(eff),
+                               _num(cs["echg"].sum()), _num(cs["edchg"].sum())]))
+        for run, s in cs.iterrows():
+            name = WRITE_STEP_NAMES.get(s.step_type, WRITE_STEP_NAMES["other"])[lang]
+            lines.append(",".join(["", str(int(run)), name, tfmt(s.dur), _num(s.cap), _num(s.en),
+                                   _num(s.v0), _num(s.v1)]))
+            g = groups[run]
+            for j, r in zip(g.index, g.itertuples(index=False)):
+                rec_id += 1
+                lines.append(",".join(["", "", str(rec_id), tfmt(r.w_step_time), _num(r.voltage_V),
+                                       _num(r.current_mA), _num(r.capacity_mAh), _num(r.w_energy),
+                                       dates[j]]))
+    return _write_text(Path(path), lines, encoding)
