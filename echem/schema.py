@@ -71,22 +71,46 @@ def running_step(change: np.ndarray) -> np.ndarray:
 
 
 def finalize(df: pd.DataFrame) -> pd.DataFrame:
-    """Order schema columns first (instrument extras after), fix dtypes, reset the index."""
+    """Order schema columns first (instrument extras after), fix dtypes, reset the index.
+
+    Builds the result in one go from the column arrays (no per-column assignment), so that it
+    costs little next to reading the file.
+    """
     schema = [c for c in COLUMNS if c in df.columns]
     extra = [c for c in df.columns if c not in COLUMNS]
-    out = df[schema + extra].reset_index(drop=True)
+    columns = {}
     for col in schema:
         dtype = COLUMNS[col][0]
+        values = df[col]
         if dtype == "category":
-            values = out[col].astype(object).where(out[col].notna(), "other")
-            bad = set(pd.unique(values)) - set(STEP_TYPES)
-            if bad:
-                raise ValueError(f"step_type values outside the schema: {sorted(map(str, bad))}")
-            out[col] = pd.Categorical(values, dtype=step_type_dtype())
+            columns[col] = _step_type_categorical(values)
         elif dtype == "Int64":
-            out[col] = out[col].astype("Int64")
+            columns[col] = values.to_numpy().astype("float64") if values.dtype == object else values
+            columns[col] = pd.array(columns[col], dtype="Int64")
         elif dtype == "int64":
-            out[col] = out[col].fillna(0).astype("int64") if out[col].isna().any() else out[col].astype("int64")
+            arr = values.to_numpy()
+            if arr.dtype.kind == "f" and np.isnan(arr).any():
+                arr = np.nan_to_num(arr, nan=0.0)
+            columns[col] = arr.astype(np.int64, copy=False)
         else:
-            out[col] = out[col].astype(dtype)
-    return out
+            columns[col] = values.to_numpy(dtype=dtype, na_value=np.nan)
+    for col in extra:
+        columns[col] = df[col].to_numpy() if not isinstance(df[col].dtype, pd.CategoricalDtype) else df[col].array
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(df)), copy=False)
+
+
+def _step_type_categorical(values: pd.Series) -> pd.Categorical:
+    dtype = step_type_dtype()
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        bad = set(values.cat.categories) - set(STEP_TYPES)
+        if not bad:
+            return pd.Categorical(values.astype(object).fillna("other"), dtype=dtype) \
+                if values.isna().any() else values.cat.set_categories(list(STEP_TYPES)).array
+    else:
+        bad = set(pd.unique(values.dropna())) - set(STEP_TYPES)
+    if bad:
+        raise ValueError(f"step_type values outside the schema: {sorted(map(str, bad))}")
+    cat = pd.Categorical(values, dtype=dtype)
+    if cat.isna().any():
+        cat = cat.fillna("other")
+    return cat

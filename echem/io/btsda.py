@@ -571,6 +571,10 @@ def _build(raw: pd.DataFrame, path: Path, *, lines=None, parent: pd.DataFrame | 
                                    "cannot be read", path)
         t = (dt - dt.iloc[0]).dt.total_seconds().to_numpy(dtype="float64")
         meta["time_source"] = f"date-time column {fmap['datetime'][0]!r}"
+        if "step_time" in fmap:  # the test began when the first step did
+            st0 = durations_s(raw[fmap["step_time"][0]].iloc[:1], fmap["step_time"][3])[0]
+            if np.isfinite(st0) and st0 > 0:
+                t = t + st0
     elif "step_time" in fmap:
         st = durations_s(col("step_time"), fmap["step_time"][3])
         _check_numbers(st, "step time", raw[fmap["step_time"][0]], lines, path)
@@ -694,9 +698,15 @@ def _shape(v) -> str:
     return _DIGITS.sub(rep, str(v).strip())
 
 
-def _row_complete(last: list, before: list[list]) -> bool:
-    """Whether ``last`` looks like the complete rows ``before`` it (same level)."""
+def _row_complete(last: list, before: list[list], headers: list[list] = ()) -> bool:
+    """Whether ``last`` looks like the complete rows ``before`` it (same level), or, with no
+    row before it, has a cell under every header cell of its level."""
     if not before:
+        level = _lead(last)
+        for hdr in headers:
+            if _lead(hdr) == level:
+                filled = [j for j, c in enumerate(hdr) if not _empty(c)]
+                return not filled or len(last) > filled[-1]
         return True
     counts = pd.Series([len(r) for r in before]).mode()
     if len(last) < int(counts.iloc[0]):
@@ -708,7 +718,7 @@ def _row_complete(last: list, before: list[list]) -> bool:
     return True
 
 
-def _drop_cut_row(rows: list[list], start: int, meta: dict) -> list[list]:
+def _drop_cut_row(rows: list[list], start: int, meta: dict, headers: list[list] = ()) -> list[list]:
     """Drop the last non-empty row if it is incomplete (see module docstring)."""
     idx = [i for i in range(len(rows) - 1, start - 1, -1) if not all(_empty(c) for c in rows[i])]
     if not idx:
@@ -716,7 +726,7 @@ def _drop_cut_row(rows: list[list], start: int, meta: dict) -> list[list]:
     last = idx[0]
     level = _lead(rows[last])
     before = [rows[i] for i in idx[1:301] if _lead(rows[i]) == level]
-    if _row_complete(rows[last], before[::-1]):
+    if _row_complete(rows[last], before[::-1], headers):
         return rows
     meta["truncated"] = True
     meta.setdefault("warnings", []).append(
@@ -757,7 +767,7 @@ def parse_grid(rows: list[list], path: Path, *, line_numbers: list[int] | None =
     path = Path(path)
     h = _find_header(rows, path)
     if check_last:
-        rows = _drop_cut_row(rows, h + 1, meta)
+        rows = _drop_cut_row(rows, h + 1, meta, rows[max(0, h - 2):h + 1])
     lead = _lead(rows[h])
     ln = line_numbers if line_numbers is not None else list(range(1, len(rows) + 1))
     _header_meta(rows, h, meta)
@@ -876,7 +886,7 @@ def read_csv(path: str | Path) -> Measurement:
     if check_last:
         start = max(h + 1, len(lines) - 302)
         tail = [_split(ln, delim) for ln in lines[start:]]
-        kept = _drop_cut_row(tail, 0, meta)
+        kept = _drop_cut_row(tail, 0, meta, [head_rows[h]])
         lines = lines[:start + len(kept)]
     numbers = [i + 1 for i in range(h + 1, len(lines)) if lines[i].strip()]
     body = "\n".join(ln for ln in lines[h + 1:] if ln.strip())
@@ -884,8 +894,7 @@ def read_csv(path: str | Path) -> Measurement:
     lead = _lead(header)
     try:
         table = pd.read_csv(io.StringIO(body), sep=delim, header=None, keep_default_na=False,
-                            na_filter=False, engine="c", skip_blank_lines=True, quoting=3,
-                            float_precision="round_trip")
+                            na_filter=False, engine="c", skip_blank_lines=True, quoting=3)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError):
         rows = [_split(ln, delim) for ln in lines]
         return parse_grid(rows, path, meta=meta)
@@ -1014,8 +1023,10 @@ def _derived(records: pd.DataFrame) -> pd.DataFrame:
     new = np.r_[True, key[1:] != key[:-1]]
     d["w_run"] = np.cumsum(new)
     t = d["time_s"].to_numpy(dtype=float)
-    g = d.groupby("w_run", sort=False)
-    d["w_step_time"] = t - g["time_s"].transform("first").to_numpy()
+    # a step starts where the one before it ended (the first at time 0), as in BTSDA's exports
+    last = d.groupby("w_run", sort=False)["time_s"].last().to_numpy(dtype=float)
+    start = np.concatenate([[0.0], last[:-1]])
+    d["w_step_time"] = t - start[d["w_run"].to_numpy() - 1]
     p = np.abs(d["voltage_V"].to_numpy(float) * d["current_mA"].to_numpy(float))  # mW
     dt = np.r_[0.0, np.diff(t)]
     dt[new] = 0.0
