@@ -379,6 +379,8 @@ def _filled(col: pd.Series) -> pd.Series:
 def _numbers(col: pd.Series) -> pd.Series:
     """Cells as float64; empty, '-' and non-numeric cells NaN."""
     col = col.reset_index(drop=True)
+    if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        return col.astype("float64")
     try:
         num = pd.to_numeric(col, errors="coerce")
     except (TypeError, ValueError):
@@ -409,12 +411,26 @@ def durations_s(col: pd.Series, unit: str = "") -> np.ndarray:
     factor = 1.0 if ":" in unit else UNITS["time"].get(unit, 1.0)
     if pd.api.types.is_timedelta64_dtype(col):
         return col.dt.total_seconds().to_numpy(dtype="float64")
-    objects = col.map(lambda v: isinstance(v, (_dt.timedelta, _dt.time)))
+    if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        return col.to_numpy(dtype="float64") * factor
     out = pd.Series(np.nan, index=col.index)
-    if objects.any():
-        out[objects] = col[objects].map(_obj_seconds).astype("float64")
-    plain = ~objects
-    out[plain] = _numbers(col[plain]).to_numpy() * factor
+    if col.dtype == object:
+        objects = col.map(lambda v: isinstance(v, (_dt.timedelta, _dt.time))).astype(bool)
+        if objects.any():
+            out[objects] = col[objects].map(_obj_seconds).astype("float64")
+    else:
+        objects = pd.Series(False, index=col.index)
+    text = col.where(~objects, None).astype(str).str.strip()
+    colon = text.str.contains(":", regex=False)
+    plain = ~objects & ~colon
+    if plain.any():
+        out[plain] = _numbers(col[plain]).to_numpy() * factor
+    if colon.any():  # h:mm:ss(.ms), fast path by splitting, day prefixes by the regex below
+        parts = text[colon].str.split(":", n=2, expand=True)
+        if parts.shape[1] == 3:
+            p = [pd.to_numeric(parts[k], errors="coerce").astype("float64") for k in range(3)]
+            hours_ok = parts[0].astype(str).str.fullmatch(r"\d+").fillna(False).astype(bool)
+            out[colon] = (p[0] * 3600 + p[1] * 60 + p[2]).where(hours_ok).to_numpy()
     rest = out.isna() & _filled(col)
     if rest.any():
         m = col[rest].astype(str).str.extract(_HMS)
@@ -482,6 +498,8 @@ def normalize_table(raw: pd.DataFrame, fields: dict) -> pd.DataFrame:
 
 
 def _maybe_numeric(col: pd.Series) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        return col.astype("float64")
     filled = _filled(col)
     num = _numbers(col)
     if filled.any() and num[filled].notna().all():
@@ -725,7 +743,7 @@ def _drop_cut_row(rows: list[list], start: int, meta: dict, headers: list[list] 
         return rows
     last = idx[0]
     level = _lead(rows[last])
-    before = [rows[i] for i in idx[1:301] if _lead(rows[i]) == level]
+    before = [rows[i] for i in idx[1:151] if _lead(rows[i]) == level]
     if _row_complete(rows[last], before[::-1], headers):
         return rows
     meta["truncated"] = True
@@ -827,7 +845,8 @@ def parse_grid(rows: list[list], path: Path, *, line_numbers: list[int] | None =
     meta["btsda_cycles"] = normalize_table(_frame(cycles, cyc_hdr), CYCLE_FIELDS)
     step_raw = _frame([s[:-1] for s in steps], step_hdr, start=step_lead)
     st = normalize_table(step_raw, STEP_FIELDS)
-    st.insert(0, "cycle", [s[-1] for s in steps])
+    if "cycle" not in st:
+        st.insert(0, "cycle", [s[-1] for s in steps])
     meta["btsda_steps"] = st
     return Measurement(data, meta)
 
@@ -884,7 +903,7 @@ def read_csv(path: str | Path) -> Measurement:
     # flat layout: the body through pandas' C parser (the same cells as splitting the lines)
     _header_meta(head_rows, h, meta)
     if check_last:
-        start = max(h + 1, len(lines) - 302)
+        start = max(h + 1, len(lines) - 152)
         tail = [_split(ln, delim) for ln in lines[start:]]
         kept = _drop_cut_row(tail, 0, meta, [head_rows[h]])
         lines = lines[:start + len(kept)]
