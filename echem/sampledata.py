@@ -1,0 +1,594 @@
+"""The paper's cells as sample data, in the instruments' own formats.
+
+``python scripts/make_sample_data.py [OUT]`` (or :func:`generate`) writes ``sample_data/``: Neware
+BTSDA CSV exports (flat and nested layouts, through :func:`echem.io.btsda.write_flat_csv` and
+:func:`~echem.io.btsda.write_nested_csv`) for the cycling tests, EC-Lab PEIS ``.mpt`` text exports
+for the impedance of the symmetric cells, and an ``experiment.toml`` manifest that points at the
+protocols in ``protocols/``. A fixed seed makes the output byte-for-byte the same on every run.
+
+The cells are those of Huang et al. (paper, Figure 5 and Table S7), all 10 mm in diameter
+(0.7854 cm2):
+
+- symmetric Li4Ag, Li9Ag4 and Li cells at 0.2 mA/cm2 and 0.2 mAh/cm2 (1 h half cycles, plating
+  first, after a 10 min rest): nucleation overpotential 0, 0 and 6 mV; plateau polarization 12, 30
+  and 20 mV (Li4Ag the smallest, Li9Ag4 the largest hysteresis); the alloys run 150 h, the Li
+  cell shorts at 24.6 h and is stopped 4 h later;
+- impedance of the three symmetric cells, the default circuit R0-p(R1,CPE1)-p(R2,CPE2) with
+  Table S7's R_SEI and R_ct, 7 MHz to 0.1 Hz at 10 points per decade and 10 mV, 0.2 % noise;
+- full cells against LNO@NCM811 (7.64 mg/cm2, 6.000 mg active), 0.125 mA/cm2 for cycles 1-2 then
+  0.25 mA/cm2, 2.5-4.3 V: Li4Ag 184, 157, 133 mAh/g at cycles 1, 30, 50 (72.1 %); Li9Ag4 183, 121,
+  107 (58.8 %); Li collapsing to 10.8 % at cycle 7, where its test stops.
+
+:func:`truth` returns the values each cell was generated with, for end-to-end tests.
+
+How the curves are made (physically plausible, not a physical model): symmetric cells - an
+instantaneous IR drop then a first-order approach (tau 20 s) to the plateau, a slight rise at the
+end of each half cycle, the nucleation dip of Li as an extra overpotential (t/t_pk)exp(1 - t/t_pk)
+scaled so that dip bottom minus plateau is exactly the target; a short as an exponential collapse
+to a fluctuating |V| of ~0.4 mV. Full cells - an NCM811 open-circuit curve vs Li (PCHIP through
+literature-like points) minus the anode potential (Li4Ag 0.09 V, Li9Ag4 0.12 V, Li 0 V) plus or
+minus I*R with R growing with cycle number, and an exponential approach to the cut-off over the
+last few percent of each step, so that each step ends at its cut-off exactly at the prescribed
+capacity. Voltages carry Gaussian noise (0.08 mV symmetric, 0.3 mV full) and are rounded to the
+CT-4000's 0.1 mV, currents to 1e-5 mA. The cycler logs every 120 s (symmetric; 5 s during the
+first plating step, to resolve the nucleation dip) or 600 s (full cells), and whenever |V| has
+moved by 5 mV (symmetric) or 15 mV (full) since the last record, plus the first and last point of
+every step - as the BTS record conditions do. Row counts stay modest so that the whole set is
+under 5 MB and a report on it runs fast.
+"""
+from __future__ import annotations
+
+import math
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SEED = 20240806
+AREA_CM2 = 0.7854                 # 10 mm internal diameter PEEK mould
+ACTIVE_MASS_MG = 6.000            # 7.64 mg/cm2 x 0.7854 cm2 = 6.0004 mg
+START = pd.Timestamp("2024-03-04 09:00:00")
+
+J_SYM_mA_cm2 = 0.2
+HALF_CYCLE_S = 3600.0             # 0.2 mAh/cm2 at 0.2 mA/cm2
+REST_S = 600.0
+LOG_SYM_S = 120.0                 # record interval of the symmetric cells (s)
+LOG_FULL_S = 600.0                # record interval of the full cells (s)
+LOG_FULL_DV = 0.015               # and on a voltage change of (V)
+
+
+@dataclass(frozen=True)
+class SymmetricSpec:
+    cell_id: str
+    phase: str
+    protocol: str
+    layout: str                   # "flat" or "nested"
+    eta_mV: float                 # nucleation overpotential (dip bottom - plateau), mV
+    polarization_mV: float        # plateau |V| at the start, mV
+    drift_mV: float               # plateau growth over the test, mV
+    end_rise_mV: float            # rise of |V| towards the end of a half cycle, mV
+    r0_ohm: float
+    r_sei_ohm: float
+    q1: float                     # CPE1 coefficient, ohm^-1 s^a
+    a1: float
+    r_ct_ohm: float
+    q2: float
+    a2: float
+    duration_h: float             # cycling time after the 10 min rest, h
+    short_h: float | None = None  # time of the short circuit, h since the start of the test
+
+
+@dataclass(frozen=True)
+class FullSpec:
+    cell_id: str
+    phase: str
+    protocol: str
+    layout: str
+    anode_V: float                # anode potential vs Li/Li+ at the start of a charge, V
+    q_discharge: dict             # cycle -> discharge capacity, mAh/g (anchors)
+    n_cycles: int
+    ce_first: float               # coulombic efficiency of cycle 1
+    ce: float                     # coulombic efficiency of later cycles
+    r0_ohm: float                 # effective DC resistance at cycle 1
+    r_growth_ohm: float           # added per cycle
+    material_loss: bool           # fade by loss of active material (else by impedance growth)
+    ocv_V: float                  # open-circuit voltage of the assembled cell
+
+
+SYMMETRIC = (
+    SymmetricSpec("sym-Li4Ag", "Li4Ag", "symmetric-li-ag", "flat", eta_mV=0.0, polarization_mV=12.0,
+                  drift_mV=1.0, end_rise_mV=0.6, r0_ohm=38.0, r_sei_ohm=12.10, q1=2.0e-7, a1=0.90,
+                  r_ct_ohm=24.33, q2=5.0e-5, a2=0.85, duration_h=150.0),
+    SymmetricSpec("sym-Li9Ag4", "Li9Ag4", "symmetric-li-ag", "nested", eta_mV=0.0, polarization_mV=30.0,
+                  drift_mV=1.5, end_rise_mV=1.0, r0_ohm=40.0, r_sei_ohm=25.20, q1=1.5e-7, a1=0.90,
+                  r_ct_ohm=43.89, q2=4.0e-5, a2=0.85, duration_h=150.0),
+    SymmetricSpec("sym-Li", "Li", "symmetric-li", "flat", eta_mV=6.0, polarization_mV=20.0,
+                  drift_mV=4.0, end_rise_mV=1.5, r0_ohm=42.0, r_sei_ohm=24.52, q1=1.8e-7, a1=0.88,
+                  r_ct_ohm=59.79, q2=3.0e-5, a2=0.82, duration_h=28.5, short_h=24.6),
+)
+
+FULL = (
+    FullSpec("full-Li4Ag", "Li4Ag", "full-ncm811-li-ag", "nested", anode_V=0.09,
+             q_discharge={1: 184.0, 2: 182.0, 3: 174.0, 30: 157.0, 50: 184.0 * 0.721}, n_cycles=50,
+             ce_first=184.0 / 222.0, ce=0.996, r0_ohm=220.0, r_growth_ohm=4.0, material_loss=True,
+             ocv_V=3.20),
+    FullSpec("full-Li9Ag4", "Li9Ag4", "full-ncm811-li-ag", "flat", anode_V=0.12,
+             q_discharge={1: 182.6, 2: 180.5, 3: 168.0, 30: 121.0, 50: 182.6 * 0.588}, n_cycles=50,
+             ce_first=182.6 / 221.5, ce=0.990, r0_ohm=280.0, r_growth_ohm=7.0, material_loss=True,
+             ocv_V=3.17),
+    FullSpec("full-Li", "Li", "full-ncm811-li", "nested", anode_V=0.0,
+             q_discharge={1: 160.0, 2: 140.0, 3: 95.0, 4: 68.0, 5: 45.0, 6: 29.0, 7: 160.0 * 0.108},
+             n_cycles=7, ce_first=160.0 / 205.0, ce=0.80, r0_ohm=350.0, r_growth_ohm=250.0,
+             material_loss=False, ocv_V=3.28),
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# the cycler's logger
+
+
+def log_points(t: np.ndarray, v: np.ndarray, dt_s: float, dv_V: float) -> np.ndarray:
+    """Indices a cycler records: the first and last sample, and every sample where ``dt_s`` has
+    passed or |V| has moved by ``dv_V`` since the last record (BTS record conditions)."""
+    tl, vl = t.tolist(), v.tolist()  # plain floats: a Python loop over them is fast enough
+    keep = [0]
+    lt, lv = tl[0], vl[0]
+    dt = dt_s - 1e-9
+    for i in range(1, len(tl) - 1):
+        ti, vi = tl[i], vl[i]
+        if ti - lt >= dt or abs(vi - lv) >= dv_V:
+            keep.append(i)
+            lt, lv = ti, vi
+    if len(tl) > 1:
+        keep.append(len(tl) - 1)
+    return np.asarray(keep)
+
+
+def _quantize(v_V: np.ndarray, step: float = 1e-4) -> np.ndarray:
+    return np.round(np.round(v_V / step) * step, 6) + 0.0  # + 0.0: no '-0.0'
+
+
+# ---------------------------------------------------------------------------------------------
+# symmetric cells
+
+
+def _dip_amplitude(spec: SymmetricSpec, tau_s: float, t_pk: float) -> float:
+    """Amplitude A of the nucleation bump so that max|V| - plateau = eta exactly (noise-free)."""
+    if spec.eta_mV <= 0:
+        return 0.0
+    t = np.arange(0.0, 600.0, 0.01)
+    ir = J_SYM_mA_cm2 * AREA_CM2 * spec.r0_ohm
+    base = ir + (spec.polarization_mV - ir) * (1 - np.exp(-t / tau_s))
+    bump = (t / t_pk) * np.exp(1 - t / t_pk)
+    from scipy.optimize import brentq
+    return brentq(lambda a: np.max(base + a * bump) - spec.polarization_mV - spec.eta_mV, 0.0, 5 * spec.eta_mV + 5)
+
+
+TAU_S, T_PK_S = 20.0, 30.0  # approach to the plateau; time of the nucleation dip's bottom
+
+
+def _sym_magnitude_mV(spec: SymmetricSpec, k: int, ts: np.ndarray, tg: np.ndarray, amp: float) -> np.ndarray:
+    """Noise-free |V| (mV) of half cycle ``k`` (0 = first plating) at step times ``ts`` (s) and
+    test times ``tg`` (s), before any short circuit."""
+    ir = J_SYM_mA_cm2 * AREA_CM2 * spec.r0_ohm
+    end_s = REST_S + spec.duration_h * 3600.0
+    p = spec.polarization_mV + spec.drift_mV * (tg / end_s)
+    if spec.short_h is not None:  # Li: wandering and rising before it shorts
+        p = p + 0.35 * np.sin(tg / 5400.0) * (tg / (spec.short_h * 3600.0))
+    m = ir + (p - ir) * (1 - np.exp(-ts / TAU_S))
+    if k > 0:
+        return m + spec.end_rise_mV * (ts / HALF_CYCLE_S) ** 4
+    return m + amp * (ts / T_PK_S) * np.exp(1 - ts / T_PK_S)
+
+
+def plateau_truth_mV(spec: SymmetricSpec, window=(0.2, 0.8)) -> float:
+    """Mean over the half cycles before any short of the noise-free median |V| (mV) within
+    ``window`` (fractions of the half cycle) - what a polarization analysis should find."""
+    end_s = REST_S + spec.duration_h * 3600.0
+    last = end_s if spec.short_h is None else spec.short_h * 3600.0
+    vals, k, t0 = [], 0, REST_S
+    while t0 + HALF_CYCLE_S <= last + 1e-6:
+        ts = np.arange(window[0] * HALF_CYCLE_S, window[1] * HALF_CYCLE_S + 1e-9, 1.0)
+        vals.append(float(np.median(_sym_magnitude_mV(spec, k, ts, t0 + ts, 0.0 if k else
+                                                        _dip_amplitude(spec, TAU_S, T_PK_S)))))
+        k += 1
+        t0 += HALF_CYCLE_S
+    return float(np.mean(vals))
+
+
+def symmetric_records(spec: SymmetricSpec, rng: np.random.Generator) -> pd.DataFrame:
+    """Common-schema records of a symmetric cell (plating first: negative current and voltage)."""
+    i_mA = J_SYM_mA_cm2 * AREA_CM2
+    amp = _dip_amplitude(spec, TAU_S, T_PK_S)
+    end_s = REST_S + spec.duration_h * 3600.0
+    short_s = None if spec.short_h is None else spec.short_h * 3600.0
+    out = []
+    # rest (OCV of a symmetric cell: a few tens of microvolts)
+    t = np.arange(0.0, REST_S + 1e-9, 1.0)
+    v = 2e-5 + rng.normal(0, 8e-5, t.size)
+    idx = log_points(t, _quantize(v), 60.0, 5e-3)
+    out.append(pd.DataFrame({"time_s": t[idx], "voltage_V": _quantize(v)[idx], "current_mA": 0.0,
+                             "capacity_mAh": 0.0, "cycle": 1, "step": 1, "step_type": "rest"}))
+    step, k, t0 = 2, 0, REST_S
+    level = 0.0  # random walk of the shorted cell's |V|, mV
+    while t0 < end_s - 1e-6:
+        dur = min(HALF_CYCLE_S, end_s - t0)
+        ts = np.arange(0.0, dur + 1e-9, 1.0)
+        if ts[-1] < dur:
+            ts = np.append(ts, dur)
+        tg = t0 + ts
+        plating = k % 2 == 0
+        sign = -1.0 if plating else 1.0
+        m = _sym_magnitude_mV(spec, k, ts, tg, amp)
+        if short_s is not None and tg[-1] > short_s:
+            after = tg >= short_s
+            walk = np.full(ts.size, 0.4 + level)
+            walk[after] = np.clip(0.4 + level + np.cumsum(rng.normal(0, 0.003, after.sum())), 0.15, 0.9)
+            level = walk[after][-1] - 0.4
+            fade = np.exp(-np.clip(tg - short_s, 0, None) / 60.0)
+            m = np.where(after, walk + (m - walk) * fade, m)
+        v = sign * m / 1000.0 + rng.normal(0, 0.08e-3, ts.size)
+        vq = _quantize(v)
+        dt = 5.0 if k == 0 else LOG_SYM_S
+        idx = log_points(ts, vq, dt, 5e-3)
+        cur = np.round(sign * i_mA + rng.normal(0, 2e-5, idx.size), 5)
+        out.append(pd.DataFrame({
+            "time_s": tg[idx], "voltage_V": vq[idx], "current_mA": cur,
+            "capacity_mAh": np.round(i_mA * ts[idx] / 3600.0, 6),
+            "cycle": k // 2 + 1, "step": step,
+            "step_type": "cc_discharge" if plating else "cc_charge"}))
+        step += 1
+        k += 1
+        t0 += dur
+    return pd.concat(out, ignore_index=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# full cells
+
+#: NCM811 open-circuit potential vs Li/Li+ against the fraction of 235 mAh/g delithiated
+_NCM_THETA = np.array([0.00, 0.02, 0.05, 0.10, 0.20, 0.30, 0.40, 0.50, 0.60, 0.70, 0.80, 0.85, 0.90, 0.95, 1.00])
+_NCM_U = np.array([3.45, 3.58, 3.64, 3.67, 3.72, 3.76, 3.81, 3.87, 3.94, 4.02, 4.10, 4.14, 4.17, 4.20, 4.28])
+Q_REF_mAh_g = 235.0
+
+
+def ncm811_ocv_V(theta: np.ndarray) -> np.ndarray:
+    """Open-circuit potential of NCM811 vs Li/Li+ (V) at delithiation fraction ``theta``."""
+    from scipy.interpolate import PchipInterpolator
+    return PchipInterpolator(_NCM_THETA, _NCM_U)(np.clip(theta, 0.0, 1.0))
+
+
+def discharge_capacities(spec: FullSpec, rng: np.random.Generator) -> np.ndarray:
+    """Discharge capacity (mAh/g) of cycles 1..n: the anchors exactly, a smooth curve between
+    them (quadratic through the anchors from cycle 3 on) with +-0.3 mAh/g of scatter."""
+    anchors = spec.q_discharge
+    n = np.arange(1, spec.n_cycles + 1)
+    keys = sorted(anchors)
+    tail = [k for k in keys if k >= 3]
+    if len(tail) >= 3:
+        coef = np.polyfit(tail, [anchors[k] for k in tail], 2)
+        q = np.polyval(coef, n)
+    else:
+        q = np.interp(n, keys, [anchors[k] for k in keys])
+    q = q + rng.normal(0, 0.3, n.size)
+    for k in keys:
+        q[k - 1] = anchors[k]
+    return q
+
+
+def _step_curve(q_end: float, theta0: float, dtheta: float, direction: int, anode0_V: float,
+                eta_V: float, cutoff_V: float, n: int = 400):
+    """Voltage against progress x = q/q_end for one CC step, ending at ``cutoff_V`` at x = 1."""
+    x = np.linspace(0.0, 1.0, n)
+    theta = theta0 + direction * dtheta * x
+    anode = anode0_V - 0.03 * (x if direction > 0 else 1 - x)
+    base = ncm811_ocv_V(theta) - anode + direction * eta_V
+    gap = cutoff_V - base[-1]
+    if direction * gap <= 0.005:
+        raise ValueError(f"sample-data parameters give {base[-1]:.3f} V at the end of a step, past "
+                         f"the {cutoff_V} V cut-off; lower the resistance or the capacity")
+    w = 0.02 if direction > 0 else 0.03
+    return x, base + gap * np.exp((x - 1.0) / w)
+
+
+def full_records(spec: FullSpec, rng: np.random.Generator) -> pd.DataFrame:
+    mass_g = ACTIVE_MASS_MG / 1000.0
+    qd = discharge_capacities(spec, rng)
+    qc = qd / np.where(np.arange(1, spec.n_cycles + 1) == 1, spec.ce_first, spec.ce)
+    out = []
+    t = np.arange(0.0, REST_S + 1e-9, 10.0)
+    v = _quantize(spec.ocv_V + 0.004 * (1 - np.exp(-t / 200.0)) + rng.normal(0, 0.3e-3, t.size))
+    idx = log_points(t, v, 600.0, 0.01)
+    out.append(pd.DataFrame({"time_s": t[idx], "voltage_V": v[idx], "current_mA": 0.0, "capacity_mAh": 0.0,
+                             "cycle": 1, "step": 1, "step_type": "rest"}))
+    t0, step = REST_S, 2
+    for c in range(1, spec.n_cycles + 1):
+        j = 0.125 if c <= 2 else 0.25
+        i_mA = j * AREA_CM2
+        r = spec.r0_ohm + spec.r_growth_ohm * (c - 1)
+        eta = i_mA * r / 1000.0
+        scale = qd[c - 1] / qd[0] if spec.material_loss else 1.0
+        q_eff = Q_REF_mAh_g * scale
+        theta_a = 0.0 if c == 1 else 0.03
+        for direction, q_step in ((+1, qc[c - 1]), (-1, qd[c - 1])):
+            dtheta = q_step / q_eff
+            if direction > 0:
+                theta_top = theta_a + dtheta
+                x, vx = _step_curve(q_step, theta_a, dtheta, +1, spec.anode_V, eta, 4.3)
+            else:
+                x, vx = _step_curve(q_step, theta_top, dtheta, -1, spec.anode_V, eta, 2.5)
+            dur = q_step * mass_g / i_mA * 3600.0
+            ts = np.arange(0.0, dur, 10.0)
+            ts = np.append(ts, dur)
+            vv = np.interp(ts / dur, x, vx) + rng.normal(0, 0.3e-3, ts.size)
+            vv[-1] = 4.3 if direction > 0 else 2.5  # the cycler stops at the cut-off
+            vq = _quantize(vv)
+            idx = log_points(ts, vq, LOG_FULL_S, LOG_FULL_DV)
+            cur = np.round(direction * i_mA + rng.normal(0, 2e-5, idx.size), 5)
+            out.append(pd.DataFrame({
+                "time_s": t0 + ts[idx], "voltage_V": vq[idx], "current_mA": cur,
+                "capacity_mAh": np.round(i_mA * ts[idx] / 3600.0, 6), "cycle": c, "step": step,
+                "step_type": "cc_charge" if direction > 0 else "cc_discharge"}))
+            t0 += dur
+            step += 1
+    return pd.concat(out, ignore_index=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# impedance
+
+
+def spectrum(spec: SymmetricSpec, rng: np.random.Generator, points_per_decade: int = 10,
+             f_max_Hz: float = 7e6, f_min_Hz: float = 0.1, noise: float = 0.002):
+    """Frequencies (Hz, as the SP-200 reports them: within 0.05 % of the nominal log grid) and
+    Z (ohm) of R0-p(R1,CPE1)-p(R2,CPE2) with relative complex Gaussian noise ``noise``,
+    computed with impedance.py's CustomCircuit."""
+    from impedance.models.circuits import CustomCircuit
+    n = int(round(math.log10(f_max_Hz / f_min_Hz) * points_per_decade)) + 1
+    f = np.logspace(math.log10(f_max_Hz), math.log10(f_min_Hz), n)
+    f = f * (1 + rng.normal(0, 2e-4, n))
+    f[0], f[-1] = f_max_Hz * (1 + 3e-5), f_min_Hz * (1 - 2e-5)
+    circ = CustomCircuit("R0-p(R1,CPE1)-p(R2,CPE2)", initial_guess=[
+        spec.r0_ohm, spec.r_sei_ohm, spec.q1, spec.a1, spec.r_ct_ohm, spec.q2, spec.a2])
+    circ.parameters_ = np.array(circ.initial_guess)
+    z = circ.predict(f, use_initial=False)
+    z = z + np.abs(z) * noise * (rng.normal(size=n) + 1j * rng.normal(size=n)) / math.sqrt(2)
+    return f, z
+
+
+_MPT_HEADER = """\
+EC-Lab ASCII FILE
+Nb header lines : {nlines}                          
+
+Potentio Electrochemical Impedance Spectroscopy
+
+Run on channel : {channel} (SN 41923)
+User : 
+CE vs. WE compliance from -10 V to 10 V
+Electrode connection : standard
+Ewe ctrl range : min = -10.00 V, max = 10.00 V
+Safety Limits :
+\tDo not start on E overload
+Acquisition started on : {started}
+Technique started on : {started}
+Saved on :
+\tFile : {stem}.mpr
+\tDirectory : C:\\Users\\lab\\Documents\\EC-Lab\\Data\\Li-Ag\\
+\tHost : 192.168.0.20
+Device : SP-200 (SN 41923)
+Address : USB
+EC-Lab for windows v11.50 (software)
+Internet server v11.50 (firmware)
+Command interpretor v11.50 (firmware)
+Electrode material : {material}
+Initial state : as assembled
+Electrolyte : Li6PS5Cl
+Comments : {comment}
+Electrode surface area : {area:.4f} cm\xb2
+Characteristic mass : 0.001 g
+Equivalent Weight : 0.000 g/eq.
+Density : 0.000 g/cm3
+Cycle Definition : Charge/Discharge alternance
+Mode                Single sine         
+E (V)               0.0000              
+vs.                 Eoc                 
+tE (h:m:s)          0:00:0.0000         
+record              0                   
+dI                  0.000               
+unit dI             mA                  
+dt (s)              0.000               
+fi                  7.000               
+unit fi             MHz                 
+ff                  100.000             
+unit ff             mHz                 
+Nd                  {ppd}                   
+Points              per decade          
+spacing             Logarithmic         
+Va (mV)             10.0                
+pw                  0.10                
+Na                  2                   
+corr                0                   
+E range min (V)     -10.000             
+E range max (V)     10.000              
+I Range             Auto                
+Bandwidth           7                   
+nc cycles           0                   
+goto Ns'            0                   
+nr cycles           0                   
+inc. cycle          0                   
+
+"""
+
+_MPT_COLUMNS = ["freq/Hz", "Re(Z)/Ohm", "-Im(Z)/Ohm", "|Z|/Ohm", "Phase(Z)/deg", "time/s", "<Ewe>/V",
+                "<I>/mA", "Cs/\xb5F", "Cp/\xb5F", "cycle number", "I Range", "|Ewe|/V", "|I|/A",
+                "Re(Y)/Ohm-1", "Im(Y)/Ohm-1", "|Y|/Ohm-1", "Phase(Y)/deg"]
+
+
+def _e7(x: float, digits: int = 7) -> str:
+    """EC-Lab's number format: d.dddddddE+ddd (three exponent digits, as the Windows C runtime)."""
+    mant, exp = f"{x:.{digits}E}".split("E")
+    return f"{mant}E{exp[0]}{int(exp[1:]):03d}"
+
+
+def write_peis_mpt(path: Path, spec: SymmetricSpec, rng: np.random.Generator, channel: int = 1,
+                   started: pd.Timestamp = START) -> Path:
+    """Write a PEIS spectrum as an EC-Lab text export (latin-1, tab-separated, the column layout
+    of EC-Lab 11 PEIS exports without counter-electrode columns)."""
+    from echem.output import atomic_write
+    f, z = spectrum(spec, rng)
+    w = 2 * np.pi * f
+    mod = np.abs(z)
+    phase = np.degrees(np.angle(z))
+    y = 1 / z
+    amp_V = 0.01 * (1 + rng.normal(0, 2e-3, f.size))
+    # acquisition time: Na = 2 periods plus ~0.35 s overhead per frequency
+    t = 4.2 + np.cumsum(2.0 / f + 0.35 + rng.uniform(0, 0.05, f.size))
+    ewe = 3e-5 + rng.normal(0, 5e-6, f.size)
+    i_ma = rng.normal(0, 2e-5, f.size)
+    cs = -1 / (w * z.imag) * 1e6
+    cp = y.imag / w * 1e6
+    irange = np.where(mod < 50, 10, 11)
+    rows = []
+    for i in range(f.size):
+        rows.append("\t".join([
+            _e7(f[i]), _e7(z.real[i]), _e7(-z.imag[i]), _e7(mod[i]), _e7(phase[i]), _e7(t[i], 15),
+            _e7(ewe[i]), _e7(i_ma[i]), _e7(cs[i]), _e7(cp[i]), _e7(1.0, 15), str(int(irange[i])),
+            _e7(amp_V[i]), _e7(amp_V[i] / mod[i]), _e7(y.real[i]), _e7(y.imag[i]), _e7(abs(y[i])),
+            _e7(-phase[i])]))
+    header = _MPT_HEADER.format(nlines="{nlines}", channel=channel, started=started.strftime("%m/%d/%Y %H:%M:%S"),
+                                stem=path.stem, material=spec.phase, comment=f"{spec.cell_id}, before cycling",
+                                area=AREA_CM2, ppd=10)
+    nlines = header.count("\n") + 1  # + the column header line
+    header = header.replace("{nlines}", str(nlines))
+    text = header + "\t".join(_MPT_COLUMNS) + "\t\n" + "\n".join(rows) + "\n"
+    payload = text.encode("latin-1")
+    return atomic_write(path, lambda tmp: tmp.write_bytes(payload))
+
+
+# ---------------------------------------------------------------------------------------------
+# manifest and the whole folder
+
+
+def _manifest_text(files: dict[str, list[str]]) -> str:
+    sym_mass = {"sym-Li4Ag": 8.2 + 2.1, "sym-Li9Ag4": 8.2 + 1.2, "sym-Li": None}  # per electrode (paper)
+    parts = [textwrap.dedent("""\
+        # Sample experiment: the cells of Huang et al., "Unlocking the Potential of Li-Ag Alloys"
+        # (Figure 5, Table S7), generated by scripts/make_sample_data.py (echem.sampledata).
+        # Format: protocols/README.md.
+
+        [experiment]
+        title = "Li-Ag alloy anodes vs Li metal (sample data after Huang et al.)"
+        description = "Symmetric cells (nucleation, impedance, plating/stripping) and NCM811 full cells."
+        operator = "echem sample-data generator"
+        date = "2024-03-04"
+        dft_system = "Li-Ag"
+        """)]
+    for s in SYMMETRIC:
+        masses = "" if sym_mass[s.cell_id] is None else \
+            f"masses = {{ anode_mg = {sym_mass[s.cell_id]:.1f}, electrolyte_mg = 120.0 }}\n"
+        parts.append(textwrap.dedent(f"""\
+            [[cell]]
+            id = "{s.cell_id}"
+            type = "symmetric"
+            anode = "{s.phase}"
+            electrolyte = "Li6PS5Cl"
+            area_cm2 = {AREA_CM2}
+            protocol = "{s.protocol}"
+            files = [{", ".join(f'"{f}"' for f in files[s.cell_id])}]
+            """) + masses)
+    for s in FULL:
+        parts.append(textwrap.dedent(f"""\
+            [[cell]]
+            id = "{s.cell_id}"
+            type = "full"
+            anode = "{s.phase}"
+            cathode = "LNO@NCM811"
+            electrolyte = "Li6PS5Cl / Li3InCl6"
+            area_cm2 = {AREA_CM2}
+            protocol = "{s.protocol}"
+            files = ["{files[s.cell_id][0]}"]
+            masses = {{ cathode_active_mg = {ACTIVE_MASS_MG:.3f}, cathode_composite_mg = 10.0 }}
+            """))
+    return "\n".join(parts)
+
+
+def generate(out_dir: str | Path = "sample_data", seed: int = SEED) -> list[Path]:
+    """Write the sample data set into ``out_dir`` (created if needed); return the files written.
+
+    Deterministic: the same seed gives the same bytes. Files not made by the generator are left alone.
+    """
+    from echem.io.btsda import write_flat_csv, write_nested_csv
+    from echem.output import atomic_write
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    files: dict[str, list[str]] = {}
+    for k, spec in enumerate(SYMMETRIC):
+        rng = np.random.default_rng([seed, 1, k])
+        rec = symmetric_records(spec, rng)
+        name = f"{spec.cell_id}_cycling.csv"
+        writer = write_flat_csv if spec.layout == "flat" else write_nested_csv
+        start = START + pd.Timedelta(hours=2)
+        written.append(writer(rec, out / name, start_time=str(start)))
+        eis = f"{spec.cell_id}_PEIS_C0{k + 1}.mpt"
+        written.append(write_peis_mpt(out / eis, spec, np.random.default_rng([seed, 2, k]), channel=k + 1))
+        files[spec.cell_id] = [name, eis]
+    for k, spec in enumerate(FULL):
+        rng = np.random.default_rng([seed, 3, k])
+        rec = full_records(spec, rng)
+        name = f"{spec.cell_id}_cycling.csv"
+        writer = write_flat_csv if spec.layout == "flat" else write_nested_csv
+        written.append(writer(rec, out / name, start_time=str(START + pd.Timedelta(days=1))))
+        files[spec.cell_id] = [name]
+    text = _manifest_text(files).encode("utf-8")
+    written.append(atomic_write(out / "experiment.toml", lambda tmp: tmp.write_bytes(text)))
+    for p in written:  # atomic_write's temporary files are private (0600); data files are not
+        p.chmod(0o644)
+    return written
+
+
+def truth(seed: int = SEED) -> pd.DataFrame:
+    """One row per sample cell with the values it was generated with (NaN where not applicable).
+
+    Columns: cell_id, cell_type, anode, protocol, file layout, nucleation_overpotential_mV,
+    polarization_mV (mean over the half cycles before any short of the noise-free median |V| in
+    20-80 % of each half cycle), initial_polarization_mV (the plateau at the start),
+    failure_time_h (NaN: did not fail),
+    test_duration_h, R0_ohm, R_SEI_ohm, R_ct_ohm, initial_discharge_capacity_mAh_g,
+    discharge_capacity_cycle30_mAh_g, discharge_capacity_last_mAh_g, retention_cycle,
+    capacity_retention_pct (discharge capacity at retention_cycle / cycle 1), active_mass_mg.
+    """
+    rows = []
+    for s in SYMMETRIC:
+        rows.append({"cell_id": s.cell_id, "cell_type": "symmetric", "anode": s.phase, "protocol": s.protocol,
+                     "layout": s.layout, "nucleation_overpotential_mV": s.eta_mV,
+                     "polarization_mV": plateau_truth_mV(s),
+                     "initial_polarization_mV": s.polarization_mV,
+                     "failure_time_h": np.nan if s.short_h is None else s.short_h,
+                     "test_duration_h": s.duration_h + REST_S / 3600.0,
+                     "R0_ohm": s.r0_ohm, "R_SEI_ohm": s.r_sei_ohm, "R_ct_ohm": s.r_ct_ohm})
+    for k, s in enumerate(FULL):
+        qd = discharge_capacities(s, np.random.default_rng([seed, 3, k]))
+        rows.append({"cell_id": s.cell_id, "cell_type": "full", "anode": s.phase, "protocol": s.protocol,
+                     "layout": s.layout, "initial_discharge_capacity_mAh_g": qd[0],
+                     "discharge_capacity_cycle30_mAh_g": qd[29] if s.n_cycles >= 30 else np.nan,
+                     "discharge_capacity_last_mAh_g": qd[-1], "retention_cycle": s.n_cycles,
+                     "capacity_retention_pct": 100 * qd[-1] / qd[0], "active_mass_mg": ACTIVE_MASS_MG})
+    return pd.DataFrame(rows)
+
+
+def main(argv=None) -> int:
+    import argparse
+    ap = argparse.ArgumentParser(description="Write the sample data set (the paper's cells) in the "
+                                 "instruments' formats, with an experiment.toml.")
+    ap.add_argument("out", nargs="?", default="sample_data", help="output folder (default sample_data)")
+    ap.add_argument("--seed", type=int, default=SEED, help=f"random seed (default {SEED})")
+    a = ap.parse_args(argv)
+    paths = generate(a.out, a.seed)
+    total = sum(p.stat().st_size for p in paths)
+    for p in paths:
+        print(f"{p.stat().st_size / 1e3:9.1f} kB  {p}")
+    print(f"{total / 1e6:9.2f} MB  in {len(paths)} files")
+    return 0

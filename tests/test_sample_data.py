@@ -1,0 +1,129 @@
+"""The sample data generator: deterministic, small, and its files hold what they were made with."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import echem
+from echem import sampledata
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "sample_data"
+MASS_G = 0.006
+
+
+@pytest.fixture(scope="module")
+def regenerated(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sample")
+    sampledata.generate(out)
+    return out
+
+
+def test_generator_is_deterministic_and_sample_data_is_current(regenerated):
+    made = sorted(p.name for p in regenerated.iterdir())
+    shipped = sorted(p.name for p in SAMPLE.iterdir())
+    assert made == shipped
+    for name in made:  # same seed -> same bytes; a failure here means: rerun scripts/make_sample_data.py
+        assert (regenerated / name).read_bytes() == (SAMPLE / name).read_bytes(), name
+
+
+def test_sample_data_under_5_MB():
+    total = sum(p.stat().st_size for p in SAMPLE.rglob("*") if p.is_file())
+    assert total < 5_000_000
+
+
+def test_both_btsda_layouts_appear():
+    first = {p.name: p.read_text(encoding="utf-8").splitlines()[:3] for p in SAMPLE.glob("*.csv")}
+    nested = [n for n, lines in first.items() if lines[1].startswith(",") and lines[2].startswith(",,")]
+    flat = [n for n, lines in first.items() if lines[0].startswith("DataPoint")]
+    assert nested and flat and len(nested) + len(flat) == len(first)
+
+
+def _read(name):
+    return echem.read(SAMPLE / name).data
+
+
+def _discharge_mAh_g(d, cycle):
+    rows = d[(d["cycle"] == cycle) & (d["step_type"] == "cc_discharge")]
+    return rows["capacity_mAh"].max() / MASS_G
+
+
+@pytest.mark.parametrize("cell,paper", [
+    ("full-Li4Ag", {1: 184, 30: 157, 50: 133, "ret": 72.1, "last": 50}),
+    ("full-Li9Ag4", {1: 183, 30: 121, 50: 107, "ret": 58.8, "last": 50}),
+    ("full-Li", {"ret": 10.8, "last": 7}),
+])
+def test_full_cells_hold_the_papers_capacities(cell, paper):
+    d = _read(f"{cell}_cycling.csv")
+    assert d["cycle"].max() == paper["last"]
+    for c in (1, 30, 50):
+        if c in paper:  # paper, Figure 5e-f: mAh/g at cycles 1, 30, 50
+            assert round(_discharge_mAh_g(d, c)) == paper[c]
+    ret = 100 * _discharge_mAh_g(d, paper["last"]) / _discharge_mAh_g(d, 1)
+    assert ret == pytest.approx(paper["ret"], abs=0.05)
+    # protocol: 0.125 mA/cm2 in cycles 1-2, then 0.25 mA/cm2, on 0.7854 cm2; 2.5-4.3 V
+    j = d.loc[d["current_mA"] != 0].groupby("cycle")["current_mA"].apply(lambda s: s.abs().median()) / 0.7854
+    assert np.allclose(j.loc[[1, 2]], 0.125, rtol=1e-3) and np.allclose(j.loc[3:], 0.25, rtol=1e-3)
+    assert d["voltage_V"].max() <= 4.3 + 0.001 and d["voltage_V"].min() >= 2.5 - 0.001
+    # the instrument's resolution: 0.1 mV
+    assert np.allclose(d["voltage_V"] * 1e4, np.round(d["voltage_V"] * 1e4), atol=1e-6)
+
+
+@pytest.mark.parametrize("cell,eta_mV,hours,shorted", [
+    ("sym-Li4Ag", 0.0, 150, False), ("sym-Li9Ag4", 0.0, 150, False), ("sym-Li", 6.0, 24.6, True)])
+def test_symmetric_cells(cell, eta_mV, hours, shorted):
+    d = _read(f"{cell}_cycling.csv")
+    # 0.2 mA/cm2 and 0.2 mAh/cm2 per half cycle (paper, Figure 5c)
+    cc = d[d["step_type"].isin(["cc_charge", "cc_discharge"])]
+    assert np.allclose(cc["current_mA"].abs() / 0.7854, 0.2, rtol=1e-3)
+    per_step = cc.groupby("step")["capacity_mAh"].max().iloc[:-1] / 0.7854
+    assert np.allclose(per_step, 0.2, rtol=1e-3)
+    # nucleation: bottom of the first plating dip minus the plateau that follows (paper, Fig. 5a)
+    first = cc[cc["step"] == cc["step"].min()]
+    t = first["time_s"] - first["time_s"].iloc[0]
+    v = first["voltage_V"].abs() * 1000
+    plateau = v[(t > 900) & (t < 2700)].median()
+    assert v[t < 300].max() - plateau == pytest.approx(eta_mV, abs=0.35)
+    span_h = d["time_s"].max() / 3600
+    late = cc[cc["time_s"] > d["time_s"].max() - 2 * 3600]["voltage_V"].abs() * 1000
+    if shorted:  # Li: |V| collapses just before 25 h and stays near zero
+        assert span_h < 30 and late.median() < 1.0
+        before = cc[(cc["time_s"] > (hours - 2) * 3600) & (cc["time_s"] < (hours - 0.1) * 3600)]
+        assert before["voltage_V"].abs().median() * 1000 > 15
+    else:
+        assert span_h >= hours and late.median() > 10
+
+
+@pytest.mark.filterwarnings("ignore:Simulating circuit based on initial parameters")
+@pytest.mark.parametrize("k", range(3))
+def test_impedance_files_round_trip(k):
+    """The .mpt holds the spectrum of R0-p(R1,CPE1)-p(R2,CPE2) with Table S7's R_SEI and R_ct, as
+    impedance.py computes it, within the 0.2 % noise and the export's 8 significant digits."""
+    from impedance.models.circuits import CustomCircuit
+    spec = sampledata.SYMMETRIC[k]
+    m = echem.read(SAMPLE / f"{spec.cell_id}_PEIS_C0{k + 1}.mpt")
+    d = m.data
+    f = d["frequency_Hz"].to_numpy()
+    assert f.size == 79 and f.max() == pytest.approx(7e6, rel=1e-3) and f.min() == pytest.approx(0.1, rel=1e-3)
+    circ = CustomCircuit("R0-p(R1,CPE1)-p(R2,CPE2)", initial_guess=[
+        spec.r0_ohm, spec.r_sei_ohm, spec.q1, spec.a1, spec.r_ct_ohm, spec.q2, spec.a2])
+    z_model = circ.predict(f, use_initial=True)
+    z = d["z_real_ohm"].to_numpy() + 1j * d["z_imag_ohm"].to_numpy()
+    rel = np.abs(z - z_model) / np.abs(z_model)
+    assert rel.max() < 0.01 and 0.0005 < np.sqrt(np.mean(rel ** 2)) < 0.004
+    # the low-frequency limit is R0 + R_SEI + R_ct
+    assert z.real[-1] == pytest.approx(spec.r0_ohm + spec.r_sei_ohm + spec.r_ct_ohm, rel=0.01)
+    # Table S7 (paper): the generator's values
+    assert (spec.r_sei_ohm, spec.r_ct_ohm) == {"Li4Ag": (12.10, 24.33), "Li9Ag4": (25.20, 43.89),
+                                               "Li": (24.52, 59.79)}[spec.phase]
+
+
+def test_truth_table_matches_the_paper():
+    t = sampledata.truth().set_index("cell_id")
+    assert t.loc["full-Li4Ag", "capacity_retention_pct"] == pytest.approx(72.1)
+    assert t.loc["full-Li9Ag4", "capacity_retention_pct"] == pytest.approx(58.8)
+    assert t.loc["full-Li", "capacity_retention_pct"] == pytest.approx(10.8)
+    assert list(t.loc[["sym-Li4Ag", "sym-Li9Ag4", "sym-Li"], "nucleation_overpotential_mV"]) == [0, 0, 6]
+    pol = t.loc[["sym-Li4Ag", "sym-Li9Ag4", "sym-Li"], "polarization_mV"]
+    assert pol.idxmin() == "sym-Li4Ag" and pol.idxmax() == "sym-Li9Ag4"   # paper, Figure 5c
+    assert t.loc["sym-Li", "failure_time_h"] < 25
