@@ -1,0 +1,177 @@
+"""Figures of the cycling analyses (paper, Figure 5a, 5c, 5d-g), as matplotlib Figures.
+
+Figures are built with ``matplotlib.figure.Figure`` (no pyplot state), so they work under the Agg
+backend and in threads; save them with ``fig.savefig(path)``. Long series are drawn decimated
+(:func:`echem.plotting.decimate_minmax`); the numbers on them come from the full data.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from echem.cycling import cycle_table, prepare
+from echem.nucleation import NucleationResult, overpotential
+from echem.plotting import decimate_minmax
+from echem.symmetric import FailureResult, PolarizationResult, failure, polarization
+
+N_COLUMNS = 2000
+
+
+def voltage_time_figure(data: pd.DataFrame, nucleation: NucleationResult | None = None, *,
+                        step: int | None = None, plating_current_sign: int = -1,
+                        title: str | None = None) -> Figure:
+    """Voltage (V) vs time (h) with an inset on the nucleation dip of the first plating step,
+    annotated with eta (paper, Figure 5a). ``nucleation`` defaults to
+    ``echem.nucleation.overpotential(data, step, plating_current_sign=...)``; no inset when the
+    data have no plating step."""
+    p = prepare(data)
+    if nucleation is None:
+        nucleation = overpotential(data, step, plating_current_sign=plating_current_sign)
+    fig = Figure(figsize=(7, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    x, y = decimate_minmax(p.t / 3600.0, p.v, N_COLUMNS)
+    ax.plot(x, y, lw=0.8, color="C0")
+    ax.set_xlabel("time / h")
+    ax.set_ylabel("voltage / V")
+    if title:
+        ax.set_title(title)
+    if nucleation is not None and np.isfinite(nucleation.dip_time_s):
+        s = p.steps[p.steps["step"] == nucleation.step].iloc[0]
+        a, b = int(s["first_row"]), int(s["last_row"]) + 1
+        t0 = p.t[a]
+        t_hi = nucleation.plateau_start_s + 0.5 * (nucleation.plateau_start_s - t0)
+        m = (p.t >= t0) & (p.t <= t_hi)
+        m[:a] = False
+        m[b:] = False
+        # put the inset in the half of the axes away from the plateau
+        ylo, yhi = ax.get_ylim()
+        upper = nucleation.plateau_voltage_V < 0.5 * (ylo + yhi)
+        ins = ax.inset_axes([0.52, 0.5 if upper else 0.1, 0.45, 0.38])
+        xi, yi = decimate_minmax((p.t[m] - t0) / 60.0, p.v[m], 600)
+        ins.plot(xi, yi, lw=0.8, color="C0")
+        ins.axhline(nucleation.plateau_voltage_V, color="C2", lw=0.8, ls="--")
+        ins.axhline(nucleation.dip_voltage_V, color="C3", lw=0.8, ls=":")
+        ins.plot([(nucleation.dip_time_s - t0) / 60.0], [nucleation.dip_voltage_V], "o", ms=4, color="C3")
+        lo = min(nucleation.dip_voltage_V, nucleation.plateau_voltage_V)
+        hi = max(nucleation.dip_voltage_V, nucleation.plateau_voltage_V)
+        pad = max(hi - lo, 4 * nucleation.noise_mV / 1000.0, 1e-3) * 1.5
+        ins.set_ylim(lo - pad, hi + pad)
+        ins.set_xlabel("min since step start", fontsize=7)
+        ins.tick_params(labelsize=7)
+        label = (f"η = {nucleation.eta_mV:.1f} mV" if nucleation.eta_mV > 0
+                 else f"η = 0 mV (noise {nucleation.noise_mV:.2g} mV)")
+        ins.set_title(label, fontsize=8)
+        ax.axvspan(t0 / 3600.0, t_hi / 3600.0, color="0.85", zorder=0)
+    return fig
+
+
+def voltage_capacity_figure(data: pd.DataFrame, cycles: Sequence[int] = (1, 30, 50), *,
+                            active_mass_g: float | None = None, cycle_source: str = "file",
+                            title: str | None = None) -> Figure:
+    """Voltage vs capacity of the chosen cycles (paper, Figure 5e-g: cycles 1, 30, 50), charge
+    and discharge branches, capacity counted from the start of each branch (mAh, or mAh/g with
+    ``active_mass_g``). Cycles absent from the data are skipped."""
+    p = prepare(data, cycle_source)
+    s = p.steps
+    fig = Figure(figsize=(6, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    present = set(s["cycle"].unique().tolist())
+    chosen = [c for c in cycles if c in present]
+    scale = 1.0 / active_mass_g if active_mass_g else 1.0
+    for k, c in enumerate(chosen):
+        for direction, ls in ((1, "-"), (-1, "--")):
+            sel = s[(s["cycle"] == c) & (s["direction"] == direction)]
+            if sel.empty:
+                continue
+            offsets = np.r_[0.0, np.cumsum(sel["capacity_mAh"].to_numpy())[:-1]]
+            xs, ys = [], []
+            for (_, row), off in zip(sel.iterrows(), offsets):   # loop over a cycle's few steps
+                a, b = int(row["first_row"]), int(row["last_row"]) + 1
+                xs.append((p.cap[a:b] + off) * scale)
+                ys.append(p.v[a:b])
+            x, y = decimate_minmax(np.concatenate(xs), np.concatenate(ys), N_COLUMNS)
+            ax.plot(x, y, ls=ls, color=f"C{k}", lw=1.2)
+    handles = [ax.plot([], [], color=f"C{k}", label=f"cycle {c}")[0] for k, c in enumerate(chosen)]
+    if chosen:
+        handles += [ax.plot([], [], color="0.4", ls="-", label="charge")[0],
+                    ax.plot([], [], color="0.4", ls="--", label="discharge")[0]]
+        ax.legend(handles=handles, fontsize=8)
+    else:
+        ax.text(0.5, 0.5, f"none of cycles {list(cycles)} in the data", ha="center",
+                transform=ax.transAxes)
+    ax.set_xlabel("specific capacity / mAh g$^{-1}$" if active_mass_g else "capacity / mAh")
+    ax.set_ylabel("voltage / V")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def capacity_figure(data: pd.DataFrame, *, active_mass_g: float | None = None,
+                    cycle_source: str = "file", title: str | None = None) -> Figure:
+    """Charge and discharge capacity (mAh, or mAh/g with ``active_mass_g``) and coulombic
+    efficiency (%) vs cycle (paper, Figure 5d). ``data`` may also be a :func:`cycle_table`."""
+    if "coulombic_efficiency" in data.columns and "time_s" not in data.columns:
+        table = data
+    else:
+        table = cycle_table(data, active_mass_g=active_mass_g, cycles=cycle_source)
+    scale = 1.0 / active_mass_g if active_mass_g else 1.0
+    fig = Figure(figsize=(6.5, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    ax.plot(table["cycle"], table["charge_capacity_mAh"] * scale, "o", mfc="none", ms=4, label="charge")
+    ax.plot(table["cycle"], table["discharge_capacity_mAh"] * scale, "o", ms=4, label="discharge")
+    ax.set_xlabel("cycle")
+    ax.set_ylabel("specific capacity / mAh g$^{-1}$" if active_mass_g else "capacity / mAh")
+    ax.set_ylim(bottom=0)
+    ax2 = ax.twinx()
+    ax2.plot(table["cycle"], table["coulombic_efficiency"] * 100.0, "s", ms=3, color="C2", label="CE")
+    ax2.set_ylabel("coulombic efficiency / %")
+    ce = table["coulombic_efficiency"].to_numpy() * 100.0
+    ce = ce[np.isfinite(ce)]
+    if ce.size:
+        ax2.set_ylim(min(0.0, ce.min() - 5), max(110.0, ce.max() + 5))
+    lines = ax.get_lines() + ax2.get_lines()
+    ax.legend(lines, [ln.get_label() for ln in lines], fontsize=8, loc="lower left")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def polarization_figure(data: pd.DataFrame, pol: PolarizationResult | None = None,
+                        fail: FailureResult | None | bool = True, *, title: str | None = None
+                        ) -> Figure:
+    """Symmetric cell: voltage (mV) vs time (h) above, plateau overpotential per half cycle
+    (plating, stripping) below (paper, Figure 5c), with the failure marked (a line at its time,
+    its evidence window shaded). ``fail=True`` computes :func:`echem.symmetric.failure`;
+    pass a FailureResult, or None/False to draw none."""
+    p = prepare(data)
+    if pol is None:
+        pol = polarization(data)
+    if fail is True:
+        fail = failure(data)
+    fig = Figure(figsize=(7.5, 5.5), layout="constrained")
+    ax, ax2 = fig.subplots(2, 1, sharex=True, height_ratios=[2, 1])
+    x, y = decimate_minmax(p.t / 3600.0, p.v * 1000.0, N_COLUMNS)
+    ax.plot(x, y, lw=0.6, color="C0")
+    ax.set_ylabel("voltage / mV")
+    h = pol.half_cycles
+    for kind, marker, color in (("plating", "v", "C3"), ("stripping", "^", "C2")):
+        sel = h[h["kind"] == kind]
+        ax2.plot(sel["mid_time_h"], sel["overpotential_mV"], marker, ms=3, ls="none", color=color,
+                 label=kind)
+    ax2.set_ylabel("|plateau| / mV")
+    ax2.set_xlabel("time / h")
+    if len(h):
+        ax2.legend(fontsize=8)
+    if fail:
+        for a in (ax, ax2):
+            a.axvspan(fail.window_start_h, fail.window_end_h, color="C1", alpha=0.2, lw=0)
+            a.axvline(fail.time_h, color="C1", lw=1.2)
+        ax.annotate(f"{fail.kind.replace('_', ' ')} at {fail.time_h:.1f} h", (fail.time_h, 1.0),
+                    xycoords=("data", "axes fraction"), xytext=(4, -12), textcoords="offset points",
+                    color="C1", fontsize=9)
+    if title:
+        ax.set_title(title)
+    return fig
