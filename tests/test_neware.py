@@ -102,7 +102,7 @@ def test_bts85_ndax_invariants(bts85):
     assert m["device_id"] == 36 and m["test_id"] == "110"
     assert m["start_time"].startswith("2024-05-06")
     assert m["server_version"].startswith("BTSServer")
-    assert m["reader"].startswith("NewareNDA ")
+    assert m["reader"].startswith("echem.io.neware_fast")  # a layout the fast path knows
 
 
 def test_ndax_meta_from_testinfo(corpus):
@@ -279,3 +279,20 @@ def test_newarenda_chatter_stays_out_of_the_terminal(capsys, corpus):
     echem.read(NEWARE / "123456789012_Unit27_Example_Data_File.ndax")
     out = capsys.readouterr()
     assert out.out == "" and out.err == ""
+
+
+@pytest.mark.parametrize("path", WITH_REFERENCE, ids=_ids(WITH_REFERENCE))
+def test_newarenda_fallback_gives_the_same_measurement(path, monkeypatch):
+    """A layout the fast path declines goes to NewareNDA: same schema data either way."""
+    from echem.io import neware_fast
+
+    fast = echem.read(path)
+
+    def decline(p):
+        raise neware_fast.UnknownLayout("declined for the test")
+
+    monkeypatch.setattr(neware_fast, "read_frame_layout", decline)
+    slow = echem.read(path)
+    assert slow.meta["reader"].startswith("NewareNDA ")
+    assert fast.meta["reader"].startswith("echem.io.neware_fast")
+    pd.testing.assert_frame_equal(fast.data, slow.data)
