@@ -484,6 +484,8 @@ def _manifest_text(files: dict[str, list[str]]) -> str:
         operator = "echem sample-data generator"
         date = "2024-03-04"
         dft_system = "Li-Ag"
+        # the protocols shipped in the repository, beside this folder
+        protocol_dirs = ["../protocols"]
         """)]
     for s in SYMMETRIC:
         masses = "" if sym_mass[s.cell_id] is None else \

@@ -20,11 +20,12 @@ color:#222;line-height:1.45;padding:0 1rem}
 h1{border-bottom:2px solid #345;padding-bottom:.3rem}h2{margin-top:2.2rem;color:#234}
 table{border-collapse:collapse;margin:.6rem 0;font-size:.9rem}
 th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:top}
+th{white-space:nowrap}
 th{background:#eef2f6}td.num{text-align:right;font-variant-numeric:tabular-nums}
 figure{display:inline-block;margin:.5rem;vertical-align:top;max-width:520px}
 figure img{max-width:100%;border:1px solid #ddd}figcaption{font-size:.85rem;color:#444}
 .warn{background:#fff6e0;border-left:4px solid #e0a000;padding:.4rem .8rem;margin:.3rem 0}
-.muted{color:#666;font-size:.85rem}code{background:#f3f3f3;padding:0 .2rem}
+.scroll{overflow-x:auto;max-width:100%}.muted{color:#666;font-size:.85rem}code{background:#f3f3f3;padding:0 .2rem}
 """
 
 
@@ -36,6 +37,7 @@ class ReportData:
     experiment: dict = field(default_factory=dict)        # header fields of experiment.toml
     protocols: dict[str, dict] = field(default_factory=dict)  # protocol name -> flat fields
     cells: list[CellResult] = field(default_factory=list)
+    summary: pd.DataFrame | None = None                   # one row per cell (summary.csv)
     comparison: pd.DataFrame | None = None
     comparison_sentences: list[str] = field(default_factory=list)
     comparison_figures: list[Figure] = field(default_factory=list)
@@ -70,7 +72,8 @@ def table(df: pd.DataFrame, digits: int = 4) -> str:
             num = isinstance(v, (int, float)) and not isinstance(v, bool)
             cells.append(f"<td class='num'>{esc(fmt(v, digits))}</td>" if num else f"<td>{esc(fmt(v))}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    return (f"<div class='scroll'><table><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table></div>")
 
 
 def figure(fig: Figure) -> str:
@@ -100,8 +103,11 @@ def render(r: ReportData) -> str:
         parts += [f"<div class='warn'>{esc(w)}</div>" for w in r.warnings]
         for c in r.cells:
             parts += [f"<div class='warn'><b>{esc(c.cell_id)}</b>: {esc(w)}</div>" for w in c.warnings]
-    summary = pd.DataFrame([{"cell": c.cell_id, "type": c.cell_type, "anode": c.anode,
-                             **{m.name: m.value for m in c.metrics}} for c in r.cells])
+    summary = r.summary
+    if summary is None:
+        summary = pd.DataFrame([{"cell": c.cell_id, "type": c.cell_type, "anode": c.anode,
+                                 **{m.name: m.value for m in c.metrics}} for c in r.cells])
+    summary = summary[[c for c in summary.columns if summary[c].notna().any()]]
     parts.append("<h2 id='summary'>Summary</h2>" + table(summary))
     if r.comparison is not None or r.dft_ranking is not None:
         parts.append("<h2 id='comparison'>Measured cells against the DFT ranking</h2>")

@@ -1,0 +1,82 @@
+"""``echem report DIR [-o OUT] [--jobs N] [--db PATH] [--quiet]``: the lab report of a folder."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from echem import db, pipeline
+from echem.report import write
+
+
+def register(sub) -> None:
+    p = sub.add_parser("report", help="process a folder of raw exports into a lab report",
+                       description="Read DIR/experiment.toml (or infer cells from the files), analyse "
+                                   "every cell with its protocol, write OUT/report.html, summary.csv, "
+                                   "comparison.csv and cells/<id>/, and store the results in the "
+                                   "results database.")
+    p.add_argument("folder", type=Path, metavar="DIR")
+    p.add_argument("-o", "--output", type=Path, default=Path("report"),
+                   help="output folder (default: ./report); replaced whole on each run")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="cells processed in parallel (default: the number of cores)")
+    p.add_argument("--db", type=Path, default=None,
+                   help=f"results database (default: $ECHEM_DB or {db.default_path()})")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+class Progress:
+    """A one-line progress bar on stderr, shown only on a terminal."""
+
+    def __init__(self, enabled: bool, n_files: int):
+        self.enabled = enabled
+        self.n_files = n_files
+        self.files_done = 0
+
+    def __call__(self, done: int, total: int, result) -> None:
+        self.files_done += len(result.files) + len(result.info.get("unreadable", []))
+        if not self.enabled:
+            return
+        width = 30
+        fill = int(width * done / max(total, 1))
+        sys.stderr.write(f"\r[{'#' * fill}{'.' * (width - fill)}] cells {done}/{total}, "
+                         f"files {self.files_done}/{self.n_files}  {result.cell_id[:30]:<30}")
+        if done == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    from echem import __version__
+    from echem.manifest import load_manifest, manifest_path
+
+    n_files = 0
+    if manifest_path(args.folder).exists():
+        n_files = sum(len(c.files) for c in load_manifest(args.folder, check_files=False).cells)
+    progress = Progress(sys.stderr.isatty() and not args.quiet, n_files)
+    result = pipeline.run(args.folder, jobs=args.jobs, progress=progress)
+    write.write(result, args.folder, args.output)
+    con = db.connect(args.db)
+    added = db.ingest(con, args.folder, result.cells, __version__)
+    con.close()
+
+    summary = result.summary()
+    cols = [c for c in summary.columns if c not in ("protocol",) and summary[c].notna().any()]
+    print(summary[cols].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    print(f"\nwrote {args.output / 'report.html'} ({len(result.cells)} cells); "
+          f"{added} new result rows in {args.db or db.default_path()}")
+    n_warn = len(result.warnings) + sum(len(c.warnings) for c in result.cells)
+    if n_warn:
+        print(f"{n_warn} warnings (listed in the report)")
+    if result.unreadable:
+        print(f"\n{len(result.unreadable)} file(s) could not be read:", file=sys.stderr)
+        for c in result.cells:
+            for w in c.warnings:
+                if w.startswith("unreadable file"):
+                    print(f"  {c.cell_id}: {w}", file=sys.stderr)
+        for w in result.warnings:
+            if "missing" in w:
+                print(f"  {w}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,45 @@
+"""The cross-reference as a figure: the DFT scores of the measured phases (paper Figure 4) beside
+the measured metrics (Figure 5), each panel coloured so that the better phase is darker."""
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from echem.compare import METRICS, Comparison
+
+
+def comparison_figure(comp: Comparison, group_scores=None) -> Figure:
+    """Left: DFT group scores (0 worst .. 1 best) of the measured phases, best DFT phase on top.
+    Right: the measured metrics per phase, coloured by measured rank (1 = best), values printed."""
+    phases = list(comp.dft_order)
+    fig = Figure(figsize=(11, 0.9 + 0.55 * max(len(phases), 2)), layout="constrained")
+    ax1, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.5]})
+    if group_scores is not None and len(phases):
+        gs = group_scores.reindex(phases)
+        ax1.imshow(gs.to_numpy(dtype=float), cmap="Greens", vmin=0, vmax=1, aspect="auto")
+        ax1.set_xticks(range(gs.shape[1]), [c.replace("_", " ") for c in gs.columns], rotation=20)
+        for i in range(gs.shape[0]):
+            for j in range(gs.shape[1]):
+                v = gs.iat[i, j]
+                ax1.text(j, i, "" if np.isnan(v) else f"{v:.2f}", ha="center", va="center", fontsize=8)
+    ax1.set_yticks(range(len(phases)), phases)
+    ax1.set_title("DFT scores (higher is better)", fontsize=10)
+    metrics = [m for m in METRICS if m in comp.measured.columns]
+    ranks = np.full((len(phases), len(metrics)), np.nan)
+    r = comp.rankings
+    for j, m in enumerate(metrics):
+        for i, p in enumerate(phases):
+            hit = r[(r["metric"] == m) & (r["phase"] == p)]
+            if len(hit):
+                ranks[i, j] = hit["rank"].iloc[0]
+    n = max(len(phases), 2)
+    ax2.imshow(1 - (ranks - 1) / (n - 1), cmap="Blues", vmin=-0.2, vmax=1.2, aspect="auto")
+    ax2.set_xticks(range(len(metrics)), [f"{METRICS[m][1]}\n({METRICS[m][2]})" for m in metrics],
+                   fontsize=8)
+    ax2.set_yticks(range(len(phases)), phases)
+    for i, p in enumerate(phases):
+        for j, m in enumerate(metrics):
+            v = comp.measured.at[p, m] if p in comp.measured.index else np.nan
+            ax2.text(j, i, "" if np.isnan(v) else f"{v:.3g}", ha="center", va="center", fontsize=8)
+    ax2.set_title("measured (darker = better rank)", fontsize=10)
+    return fig

@@ -1,0 +1,386 @@
+"""Process an experiment folder: read each cell's files, run the analyses its protocol asks for,
+and collect the numbers, tables and figures the report and the database present.
+
+Data flow (DESIGN.md): file -> reader -> Measurement -> analyses -> :class:`CellResult`.
+This module only wires the parts together; every number comes from the analysis modules.
+A file that cannot be read, or an analysis that fails, becomes a warning on its cell: the other
+files and cells go on.
+"""
+from __future__ import annotations
+
+import io
+import os
+import traceback
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pandas as pd
+
+from echem import cycling, eis, nucleation, symmetric
+from echem.errors import EchemError
+from echem.io import read
+from echem.manifest import Cell, Experiment, check_compliance, load_manifest, manifest_path
+from echem.protocol import Protocol, parse_protocol
+from echem.results import CellResult, FileRecord, Figure, Metric, sha256_file
+
+#: per-cell metrics of summary.csv, in order, with units
+SUMMARY_METRICS: dict[str, str] = {
+    "nucleation_overpotential_mV": "mV",
+    "polarization_mV": "mV",
+    "failure_time_h": "h",
+    "R_SEI_ohm": "ohm",
+    "R_ct_ohm": "ohm",
+    "initial_discharge_capacity_mAh_g": "mAh/g",
+    "capacity_retention_pct": "%",
+    "retention_cycle": "",
+    "mean_coulombic_efficiency": "",
+}
+
+#: the relative-rms level above which a fit is reported as poor
+POOR_FIT_REL_RMS = 0.05
+
+
+@dataclass
+class ExperimentResult:
+    """The processed experiment: its manifest, one CellResult per cell, run-level warnings."""
+
+    experiment: Experiment
+    cells: list[CellResult]
+    warnings: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+    inferred: bool = False
+    comparison: object = None          # echem.compare.Comparison, or None
+    comparison_figures: list[Figure] = field(default_factory=list)
+    dft_ranking: pd.DataFrame | None = None
+
+    def summary(self) -> pd.DataFrame:
+        """One row per cell: the columns of summary.csv (NaN where a metric does not apply)."""
+        rows = []
+        for c in self.cells:
+            row = {"cell_id": c.cell_id, "cell_type": c.cell_type, "anode": c.anode,
+                   "protocol": c.protocol}
+            for name in SUMMARY_METRICS:
+                m = c.metric(name)
+                row[name] = np.nan if m is None else m.value
+                if name in ("R_SEI_ohm", "R_ct_ohm"):
+                    row[name.replace("_ohm", "_stderr_ohm")] = (
+                        np.nan if m is None or m.stderr is None else m.stderr)
+            # a symmetric cell that did not fail lasted at least its test duration (censored)
+            row["test_duration_h"] = c.value("test_duration_h") if c.cell_type == "symmetric" else np.nan
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------------------
+# one cell
+# ------------------------------------------------------------------------------------------
+
+def _render(fig, name: str, caption: str) -> Figure:
+    png, svg = io.BytesIO(), io.StringIO()
+    fig.savefig(png, format="png", dpi=110)
+    fig.savefig(svg, format="svg")
+    try:  # pyplot figures stay registered until closed; plain Figures are just dropped
+        import matplotlib.pyplot as plt
+        plt.close(fig)
+    except Exception:
+        pass
+    return Figure(name, caption, png.getvalue(), svg.getvalue())
+
+
+def _split(meas) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """(cycling rows, impedance rows) of a measurement; None where it has none."""
+    d = meas.data
+    if "frequency_Hz" in d:
+        is_eis = d["frequency_Hz"].notna().to_numpy()
+    else:
+        is_eis = np.zeros(len(d), dtype=bool)
+    eis_rows = d[is_eis] if is_eis.any() else None
+    rest = d[~is_eis]
+    cyc = None
+    if len(rest) and {"time_s", "voltage_V", "current_mA"} <= set(rest.columns):
+        if (rest["current_mA"].abs() > 0).any():
+            cyc = rest.reset_index(drop=True)
+    return cyc, eis_rows
+
+
+def _eis_metrics(cell: Cell, protocol: Protocol, eis_rows: pd.DataFrame, res: CellResult,
+                 source: str) -> None:
+    imp = protocol.impedance
+    circuit = imp.circuit if imp else eis.DEFAULT_CIRCUIT
+    names = imp.names if imp else dict(eis.DEFAULT_NAMES)
+    kk_threshold = protocol.analysis.kk_threshold
+    table = eis.fit_all(eis_rows, circuit, names, kk_threshold=kk_threshold)
+    table.insert(0, "file", source)
+    res.tables["impedance_fits"] = pd.concat([res.tables.get("impedance_fits"), table]) \
+        if "impedance_fits" in res.tables else table
+    first = table.iloc[0]
+    for lab_name, metric in (("R_SEI", "R_SEI_ohm"), ("R_ct", "R_ct_ohm")):
+        if lab_name in table and res.metric(metric) is None:
+            res.metrics.append(Metric(metric, float(first[lab_name]), "ohm",
+                                      float(first.get(f"{lab_name}_stderr", np.nan))))
+    if "R0" in table and res.metric("R0_ohm") is None:
+        res.metrics.append(Metric("R0_ohm", float(first["R0"]), "ohm", float(first.get("R0_stderr", np.nan))))
+        res.metrics.append(Metric("eis_rel_rms", float(first["rel_rms"]), ""))
+    for _, row in table.iterrows():
+        tag = f"{Path(source).name}, spectrum {int(row['spectrum'])}"
+        if not bool(row["success"]):
+            res.warnings.append(f"impedance fit failed or untrustworthy ({tag}): {row['message']}")
+        elif row["rel_rms"] > POOR_FIT_REL_RMS:
+            res.warnings.append(f"poor impedance fit ({tag}): relative rms {row['rel_rms']:.3g} "
+                                f"> {POOR_FIT_REL_RMS}")
+        if "kk_passed" in row and not bool(row["kk_passed"]):
+            res.warnings.append(f"Kramers-Kronig check failed ({tag}): largest residual "
+                                f"{row.get('kk_max_residual', float('nan')):.3g} > {kk_threshold}"
+                                + (f" ({row['kk_message']})" if isinstance(row.get("kk_message"), str) else ""))
+    # figure of the first spectrum
+    spec = eis.spectra(eis_rows)[0]
+    f, z, _ = eis.preprocess(spec.frequency_Hz, spec.z, drop_inductive=True)
+    fitted = eis.fit(f, z, circuit, names)
+    kk = eis.kramers_kronig(f, z, threshold=kk_threshold)
+    from echem import figures_eis
+    res.figures.append(_render(figures_eis.eis_figure(fitted, kk, title=f"{cell.id}: impedance"),
+                               "impedance", f"{cell.id}: Nyquist, Bode and residuals of "
+                               f"{Path(source).name} (spectrum 1) with the {circuit} fit"))
+
+
+def _symmetric_metrics(cell: Cell, protocol: Protocol, data: pd.DataFrame, res: CellResult) -> None:
+    a = protocol.analysis
+    from echem import figures_cycling
+    nuc = nucleation.overpotential(data, a.nucleation_step)
+    if nuc is not None:
+        res.metrics.append(Metric("nucleation_overpotential_mV", nuc.eta_mV, "mV"))
+        res.metrics.append(Metric("nucleation_noise_mV", nuc.noise_mV, "mV"))
+    fail = symmetric.failure(data, collapse_fraction=a.failure_collapse_fraction,
+                             persist_half_cycles=a.failure_persist_half_cycles,
+                             voltage_limit_V=a.failure_voltage_limit_V,
+                             plateau_window=tuple(a.plateau_window))
+    pol = symmetric.polarization(data, plateau_window=tuple(a.plateau_window))
+    half = pol.half_cycles
+    before = half if fail is None else half[half["end_time_h"] <= fail.time_h]
+    if len(before) == 0:
+        before = half
+    res.metrics.append(Metric("polarization_mV", float(np.nanmean(before["overpotential_mV"])), "mV",
+                              float(np.nanstd(before["overpotential_mV"]))))
+    res.metrics.append(Metric("hysteresis_mV", float(np.nanmean(before["hysteresis_mV"])), "mV"))
+    res.metrics.append(Metric("failure_time_h", np.nan if fail is None else fail.time_h, "h"))
+    if fail is not None:
+        res.info["failure"] = {"kind": fail.kind, "time_h": fail.time_h, "evidence": fail.evidence,
+                               "window_h": (fail.window_start_h, fail.window_end_h)}
+    res.tables["half_cycles"] = half
+    res.figures.append(_render(figures_cycling.voltage_time_figure(data, nuc, title=cell.id),
+                               "voltage_time", f"{cell.id}: voltage vs time, nucleation dip inset"))
+    res.figures.append(_render(figures_cycling.polarization_figure(data, pol, fail, title=cell.id),
+                               "polarization", f"{cell.id}: polarization per half cycle"
+                               + ("" if fail is None else f", {fail.kind} at {fail.time_h:.1f} h")))
+
+
+def _full_metrics(cell: Cell, protocol: Protocol, data: pd.DataFrame, res: CellResult) -> None:
+    a = protocol.analysis
+    from echem import figures_cycling
+    mass = cell.active_mass_g
+    table = cycling.cycle_table(data, active_mass_g=mass, area_cm2=cell.area_cm2,
+                                reference_cycle=a.reference_cycle)
+    res.tables["cycle_table"] = table
+    complete = table[(table["charge_capacity_mAh"] > 0) & (table["discharge_capacity_mAh"] > 0)]
+    if complete.empty:
+        res.warnings.append("no complete charge/discharge cycle in the data")
+        return
+    spec = "specific_discharge_capacity_mAh_g"
+    ref = table[table["cycle"] == a.reference_cycle]
+    if spec in table and len(ref):
+        res.metrics.append(Metric("initial_discharge_capacity_mAh_g", float(ref[spec].iloc[0]), "mAh/g"))
+    last = int(complete["cycle"].max())
+    n = a.retention_cycle if a.retention_cycle is not None and a.retention_cycle <= last else last
+    if a.retention_cycle is not None and a.retention_cycle > last:
+        res.warnings.append(f"retention asked at cycle {a.retention_cycle}, the data end at cycle "
+                            f"{last}: retention reported at cycle {last}")
+    retention = cycling.capacity_retention(table, n, a.reference_cycle)
+    res.metrics.append(Metric("capacity_retention_pct", 100.0 * retention, "%"))
+    res.metrics.append(Metric("retention_cycle", float(n), ""))
+    ce = complete["coulombic_efficiency"]
+    res.metrics.append(Metric("mean_coulombic_efficiency", float(ce.mean()), "",
+                              float(ce.std()) if len(ce) > 1 else None))
+    res.figures.append(_render(figures_cycling.voltage_capacity_figure(
+        data, a.profile_cycles, active_mass_g=mass, title=cell.id), "profiles",
+        f"{cell.id}: voltage profiles of cycles {', '.join(map(str, a.profile_cycles))}"))
+    res.figures.append(_render(figures_cycling.capacity_figure(data, active_mass_g=mass, title=cell.id),
+                               "capacity", f"{cell.id}: discharge capacity and coulombic efficiency"))
+
+
+def analyse_cell(cell: Cell, protocol: Protocol) -> CellResult:
+    """Read a cell's files and run the analyses its protocol and type call for."""
+    res = CellResult(cell.id, cell.type, cell.anode, protocol.name)
+    measurements = []
+    for path in cell.files:
+        try:
+            record = FileRecord(str(path), sha256_file(path), Path(path).stat().st_size)
+            meas = read(path)
+        except (EchemError, OSError) as exc:
+            res.warnings.append(f"unreadable file: {exc}")
+            res.info.setdefault("unreadable", []).append(str(path))
+            continue
+        res.files.append(FileRecord(record.path, record.sha256, record.size_bytes,
+                                    meas.meta.get("format", "")))
+        measurements.append(meas)
+        res.warnings += [f"{Path(path).name}: {w}" for w in meas.meta.get("warnings", [])]
+        if meas.meta.get("truncated"):
+            res.warnings.append(f"{Path(path).name}: the file ends in an incomplete row (truncated); "
+                                "the complete rows were used")
+    cyc_parts, eis_parts = [], []
+    for meas in measurements:
+        cyc, imp = _split(meas)
+        if cyc is not None:
+            cyc_parts.append((meas, cyc))
+        if imp is not None:
+            eis_parts.append((meas, imp))
+    steps = []
+    for meas, imp in eis_parts:
+        _guard(res, "impedance", lambda: _eis_metrics(cell, protocol, imp, res, meas.meta["source"]))
+    if cyc_parts:
+        meas, data = max(cyc_parts, key=lambda mc: len(mc[1]))
+        if len(cyc_parts) > 1:
+            res.warnings.append(f"{len(cyc_parts)} cycling files: analysed the longest, "
+                                f"{Path(meas.meta['source']).name}")
+        res.tables["data"] = data
+        steps.append(_guard(res, "step table", lambda: cycling.step_table(data)))
+        if steps[-1] is not None:
+            res.tables["step_table"] = steps[-1]
+        res.metrics.append(Metric("test_duration_h",
+                                  float(data["time_s"].max() - data["time_s"].min()) / 3600, "h"))
+        if cell.type == "symmetric":
+            _guard(res, "symmetric-cell analyses", lambda: _symmetric_metrics(cell, protocol, data, res))
+        else:
+            _guard(res, "cycling analyses", lambda: _full_metrics(cell, protocol, data, res))
+    elif not eis_parts and measurements:
+        res.warnings.append("no cycling or impedance data found in the cell's files")
+    if measurements:
+        _guard(res, "protocol compliance check",
+               lambda: res.warnings.extend(check_compliance(cell, protocol, measurements)))
+    return res
+
+
+def _guard(res: CellResult, what: str, job: Callable):
+    """Run one analysis; a failure becomes a warning on the cell, not a crash of the batch."""
+    try:
+        return job()
+    except EchemError as exc:
+        res.warnings.append(f"{what} failed: {exc}")
+    except Exception as exc:  # an analysis bug must not stop the other cells
+        last = traceback.extract_tb(exc.__traceback__)[-1]
+        res.warnings.append(f"{what} failed: {type(exc).__name__}: {exc} "
+                            f"({Path(last.filename).name}:{last.lineno})")
+    return None
+
+
+# ------------------------------------------------------------------------------------------
+# an experiment
+# ------------------------------------------------------------------------------------------
+
+def infer_experiment(folder: Path) -> tuple[Experiment, list[str]]:
+    """An Experiment for a folder without ``experiment.toml``: one cell per readable file, its type
+    guessed from the data (impedance only or voltage symmetric about 0 -> symmetric, cells whose
+    voltage stays above 2 V -> full, otherwise half), with the protocol defaults of that type."""
+    warnings = [f"{folder}: no experiment.toml; cells were inferred from the files (one cell per "
+                "file, default analysis settings)"]
+    cells, protocols = [], {}
+    for path in sorted(p for p in Path(folder).iterdir() if p.is_file() and not p.name.startswith(".")):
+        kind = "symmetric"
+        try:
+            meas = read(path)
+            cyc, _ = _split(meas)
+            if cyc is not None:
+                v = cyc["voltage_V"].to_numpy()
+                kind = "full" if np.nanmin(v) > 2.0 else ("symmetric" if np.nanmin(v) < 0 else "half")
+        except EchemError:
+            pass  # analyse_cell will report it
+        name = f"default-{kind}"
+        if name not in protocols:
+            protocols[name] = parse_protocol({"protocol": {"title": f"defaults for a {kind} cell"},
+                                              "cell": {"type": kind}}, name=name)
+        cells.append(Cell(id=path.stem, type=kind, anode="unknown", protocol=name,
+                          files=(path.resolve(),), area_cm2=1.0))
+    exp = Experiment(path=Path(folder) / "experiment.toml", title=f"{Path(folder).name} (inferred)",
+                     cells=cells, protocols=protocols)
+    return exp, warnings
+
+
+def _analyse(args):
+    cell, protocol = args
+    return analyse_cell(cell, protocol)
+
+
+def run(folder: str | Path, *, jobs: int | None = None,
+        progress: Callable[[int, int, CellResult], None] | None = None) -> ExperimentResult:
+    """Process every cell of ``folder`` (its experiment.toml, or cells inferred from its files).
+
+    ``jobs``: parallel worker processes (default: the number of cores; 1 runs in this process).
+    ``progress(done, total, result)`` is called as each cell finishes.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise EchemError("not a folder", folder)
+    warnings: list[str] = []
+    if manifest_path(folder).exists():
+        exp = load_manifest(folder, check_files=False)
+        inferred = False
+        for cell in exp.cells:
+            for f in cell.files:
+                if not Path(f).exists():
+                    warnings.append(f"{f}: listed for cell {cell.id} in experiment.toml but missing")
+    else:
+        exp, warnings = infer_experiment(folder)
+        inferred = True
+    tasks = [(c, exp.protocol_for(c)) for c in exp.cells]
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks) or 1))
+    results: list[CellResult] = []
+    if jobs == 1:
+        for t in tasks:
+            results.append(_analyse(t))
+            if progress:
+                progress(len(results), len(tasks), results[-1])
+    else:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            for r in pool.map(_analyse, tasks):
+                results.append(r)
+                if progress:
+                    progress(len(results), len(tasks), r)
+    unreadable = [u for r in results for u in r.info.get("unreadable", [])]
+    unreadable += [w.split(":")[0] for w in warnings if "but missing" in w]
+    out = ExperimentResult(exp, results, warnings, unreadable, inferred)
+    cross_reference(out)
+    return out
+
+
+def cross_reference(result: ExperimentResult) -> None:
+    """Hold the measured cells against the DFT ranking (echem.compare); a warning if impossible."""
+    from echem import compare, figures_compare
+    summary = result.summary()
+    try:
+        import dft
+        system = result.experiment.dft_system or "Li-Ag"
+        phases = dft.load(system)
+        ranking = dft.rank(phases, phases=list(phases.table.index))
+        comp = compare.compare(summary, system, phase_set=phases, ranking=ranking)
+    except (EchemError, ImportError, KeyError, ValueError) as exc:
+        result.warnings.append(f"cross-reference with DFT not possible: {exc}")
+        return
+    if comp.unmatched:
+        result.warnings.append("anodes that are not phases of the DFT system (left out of the "
+                               f"cross-reference): {', '.join(map(str, comp.unmatched))}")
+    result.comparison = comp
+    measured = [p for p in comp.dft_order]
+    result.dft_ranking = (ranking.group_scores.reindex(measured)
+                          .assign(total=ranking.scores.reindex(measured)).reset_index()
+                          .rename(columns={"index": "phase"}))
+    if len(measured):
+        result.comparison_figures.append(_render(
+            figures_compare.comparison_figure(comp, ranking.group_scores),
+            "comparison", "DFT scores of the measured anode phases (left, as the paper's Figure 4) "
+            "beside the measured metrics (right, Figure 5)"))

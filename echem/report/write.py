@@ -1,0 +1,142 @@
+"""Write a processed experiment to a folder: report.html, summary.csv, comparison.csv and
+``cells/<cell_id>/`` (tidy CSVs and the figures as PNG and SVG).
+
+The folder is written whole or not at all: everything goes into a staging folder beside it, which
+replaces the old folder only when complete. An existing folder is replaced only when it is an
+earlier echem report (it holds the marker file), never a folder of the user's.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import re
+import shutil
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from echem.errors import EchemError
+from echem.pipeline import ExperimentResult
+from echem.report.html import ReportData, render
+
+MARKER = ".echem-report"
+COMPARISON_COLUMNS = ("criterion", "dft_quantity", "measured_metric", "dft_order", "measured_order",
+                      "n_phases", "spearman_rho", "kendall_tau", "agreement", "note")
+DEPENDENCIES = ("galvani", "NewareNDA", "impedance", "numpy", "scipy", "pandas", "matplotlib",
+                "openpyxl")
+
+
+def versions() -> dict[str, str]:
+    """Python, platform, echem and dependency versions."""
+    from echem import __version__
+    out = {"echem": __version__, "python": sys.version.split()[0], "platform": platform.platform()}
+    for name in DEPENDENCIES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def safe_name(text: str) -> str:
+    """A file-system-safe folder name for a cell id."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("._") or "cell"
+    return name[:80]
+
+
+def report_data(result: ExperimentResult, folder: Path) -> ReportData:
+    exp = result.experiment
+    header = {"title": exp.title, "folder": str(folder), "description": exp.description,
+              "operator": exp.operator, "date": exp.date, "DFT system": exp.dft_system,
+              "cells": len(result.cells),
+              "manifest": "inferred from the files" if result.inferred else str(exp.path)}
+    protocols = {}
+    for name, proto in exp.protocols.items():
+        protocols[name] = _flatten(proto.to_dict()) if hasattr(proto, "to_dict") else {"name": name}
+    comp = result.comparison
+    files = [f for c in result.cells for f in c.files]
+    provenance = {"generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                  **{f"version of {k}": v for k, v in versions().items()}}
+    return ReportData(
+        title=f"Lab report: {exp.title}", experiment={k: v for k, v in header.items() if v not in ("", None)},
+        protocols=protocols, cells=result.cells,
+        summary=result.summary(),
+        comparison=None if comp is None else comp.criteria[
+            [c for c in COMPARISON_COLUMNS if c in comp.criteria.columns]],
+        comparison_sentences=[] if comp is None else list(comp.sentences),
+        comparison_figures=result.comparison_figures, dft_ranking=result.dft_ranking,
+        warnings=list(result.warnings), provenance=provenance, files=files)
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        elif isinstance(v, (list, tuple)) and v and isinstance(v[0], dict):
+            for i, item in enumerate(v, 1):
+                out.update(_flatten(item, f"{key}[{i}]."))
+        else:
+            out[key] = v
+    return out
+
+
+def write(result: ExperimentResult, folder: str | Path, out: str | Path) -> Path:
+    """Write every output of ``result`` to ``out`` (replacing an earlier report there)."""
+    out = Path(out)
+    if out.exists() and not (out / MARKER).exists():
+        if not out.is_dir() or any(out.iterdir()):
+            raise EchemError("exists and is not an earlier echem report; choose another output "
+                             "folder (-o) or remove it", out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(stage, 0o777 & ~umask)  # mkdtemp makes it private; a report folder is not
+    try:
+        _write_all(result, Path(folder), stage)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+            os.replace(out, old / "x")
+            os.replace(stage, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(stage, out)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    return out
+
+
+def _write_all(result: ExperimentResult, folder: Path, stage: Path) -> None:
+    (stage / MARKER).write_text("written by echem report; this folder is replaced on the next run\n")
+    result.summary().to_csv(stage / "summary.csv", index=False)
+    comp = result.comparison
+    (comp.criteria if comp is not None else pd.DataFrame()).to_csv(stage / "comparison.csv", index=False)
+    for fig in result.comparison_figures:
+        (stage / f"{fig.name}.png").write_bytes(fig.png)
+        (stage / f"{fig.name}.svg").write_text(fig.svg)
+    used: set[str] = set()
+    for cell in result.cells:
+        name = safe_name(cell.cell_id)
+        while name in used:
+            name += "_"
+        used.add(name)
+        d = stage / "cells" / name
+        d.mkdir(parents=True)
+        pd.DataFrame([{"metric": m.name, "value": m.value, "stderr": m.stderr, "unit": m.unit}
+                      for m in cell.metrics]).to_csv(d / "metrics.csv", index=False)
+        for tname, table in cell.tables.items():
+            if table is not None:
+                table.to_csv(d / f"{tname}.csv", index=False)
+        for fig in cell.figures:
+            (d / f"{fig.name}.png").write_bytes(fig.png)
+            (d / f"{fig.name}.svg").write_text(fig.svg)
+        if cell.warnings:
+            (d / "warnings.txt").write_text("\n".join(cell.warnings) + "\n")
+    (stage / "report.html").write_text(render(report_data(result, folder)), encoding="utf-8")

@@ -1,0 +1,191 @@
+"""`echem report` end to end on sample_data/: the numbers it was generated with, the database,
+a corrupt file among good ones, escaping, and the page in a real browser (headless Chromium)."""
+import csv
+import math
+import re
+import shutil
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from echem import sampledata
+from echem.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "sample_data"
+
+
+def _rows(path):
+    with open(path, newline="") as fh:
+        return {r["cell_id"]: r for r in csv.DictReader(fh)}
+
+
+def _num(s):
+    return float(s) if s not in ("", None) else math.nan
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("rep")
+    db = out / "results.sqlite"
+    code = main(["report", str(SAMPLE), "-o", str(out / "report"), "--db", str(db), "--quiet"])
+    return code, out / "report", db
+
+
+def test_summary_recovers_what_the_sample_data_was_generated_with(report):
+    code, out, _ = report
+    assert code == 0
+    got = _rows(out / "summary.csv")
+    truth = sampledata.truth().set_index("cell_id")
+    assert set(got) == set(truth.index)
+    for cell, t in truth.iterrows():
+        g = got[cell]
+        assert g["cell_type"] == t["cell_type"] and g["anode"] == t["anode"]
+        if t["cell_type"] == "symmetric":
+            assert abs(_num(g["nucleation_overpotential_mV"]) - t["nucleation_overpotential_mV"]) <= 1.0
+            for r in ("R_SEI_ohm", "R_ct_ohm"):
+                assert _num(g[r]) == pytest.approx(t[r], rel=0.03)
+                assert 0 < _num(g[r.replace("_ohm", "_stderr_ohm")]) < 0.1 * t[r]
+            if math.isnan(t["failure_time_h"]):
+                assert g["failure_time_h"] == ""
+            else:
+                assert abs(_num(g["failure_time_h"]) - t["failure_time_h"]) <= 1.0
+            assert _num(g["polarization_mV"]) == pytest.approx(t["polarization_mV"], rel=0.05)
+            assert g["capacity_retention_pct"] == ""
+        else:
+            assert abs(_num(g["capacity_retention_pct"]) - t["capacity_retention_pct"]) <= 1.0
+            assert _num(g["retention_cycle"]) == t["retention_cycle"]
+            assert _num(g["initial_discharge_capacity_mAh_g"]) == pytest.approx(
+                t["initial_discharge_capacity_mAh_g"], rel=0.01)
+            assert 0.5 < _num(g["mean_coulombic_efficiency"]) <= 1.0
+            assert g["R_SEI_ohm"] == ""
+
+
+def test_outputs_are_all_there(report):
+    _, out, _ = report
+    for name in ("report.html", "summary.csv", "comparison.csv", "comparison.png", "comparison.svg"):
+        assert (out / name).stat().st_size > 0
+    for cell in sampledata.truth()["cell_id"]:
+        d = out / "cells" / cell
+        assert (d / "metrics.csv").exists() and (d / "data.csv").exists()
+        assert list(d.glob("*.png")) and len(list(d.glob("*.png"))) == len(list(d.glob("*.svg")))
+    sym = out / "cells" / "sym-Li4Ag"
+    assert (sym / "impedance_fits.csv").exists() and (sym / "step_table.csv").exists()
+    assert (out / "cells" / "full-Li4Ag" / "cycle_table.csv").exists()
+    comp = {r["criterion"]: r for r in csv.DictReader(open(out / "comparison.csv"))}
+    # the paper's measured order on retention (Figure 5d)
+    assert comp["overall_retention"]["measured_order"] == "Li4Ag > Li9Ag4 > Li"
+    assert not list(out.parent.glob(".report.*"))  # no staging folder left behind
+
+
+def test_second_run_leaves_the_database_unchanged(report, tmp_path):
+    _, _, db = report
+
+    def counts():
+        con = sqlite3.connect(db)
+        c = {t: con.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+             for t in ("experiments", "cells", "files", "results")}
+        con.close()
+        return c
+
+    before = counts()
+    assert before["cells"] == 6 and before["results"] > 30
+    assert main(["report", str(SAMPLE), "-o", str(tmp_path / "again"), "--db", str(db),
+                 "--quiet", "--jobs", "2"]) == 0
+    assert counts() == before
+
+
+def test_a_corrupt_file_is_reported_and_the_others_go_on(tmp_path, capsys):
+    folder = tmp_path / "data"
+    shutil.copytree(SAMPLE, folder)
+    bad = folder / "sym-Li_PEIS_C03.mpt"
+    bad.write_bytes(bad.read_bytes()[:1500])  # cut inside the header
+    code = main(["report", str(folder), "-o", str(tmp_path / "out"), "--db",
+                 str(tmp_path / "r.sqlite"), "--quiet", "--jobs", "2"])
+    assert code == 1
+    assert "sym-Li_PEIS_C03.mpt" in capsys.readouterr().err
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert re.search(r"unreadable file: .*sym-Li_PEIS_C03\.mpt", page)
+    rows = _rows(tmp_path / "out" / "summary.csv")
+    assert rows["sym-Li"]["R_SEI_ohm"] == ""                  # the corrupt file's metric is absent
+    assert _num(rows["sym-Li"]["failure_time_h"]) == pytest.approx(24.6, abs=1)  # the rest is there
+    assert _num(rows["sym-Li4Ag"]["R_SEI_ohm"]) == pytest.approx(12.10, rel=0.03)
+
+
+def test_an_existing_folder_of_the_user_is_never_replaced(tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.tex").write_text("precious")
+    folder = tmp_path / "data"
+    folder.mkdir()
+    shutil.copy(SAMPLE / "sym-Li4Ag_PEIS_C01.mpt", folder)
+    assert main(["report", str(folder), "-o", str(out), "--db", str(tmp_path / "r.sqlite"),
+                 "--quiet", "--jobs", "1"]) == 1
+    assert (out / "thesis.tex").read_text() == "precious"
+
+
+def _chromium():
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if path := shutil.which(name):
+            return path
+    return None
+
+
+CHECK_SCRIPT = """<script>
+window.addEventListener('load', () => {
+  const imgs = [...document.images];
+  document.body.setAttribute('data-images', imgs.length);
+  document.body.setAttribute('data-rendered', imgs.filter(i => i.complete && i.naturalWidth > 0).length);
+});
+</script></body>"""
+
+
+def test_escaped_and_rendered_in_a_real_browser(tmp_path):
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("no Chromium on this machine (.ci/run installs Debian's chromium)")
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for name in ("sym-Li4Ag_cycling.csv", "sym-Li4Ag_PEIS_C01.mpt"):
+        shutil.copy(SAMPLE / name, folder)
+    evil = "<script>alert(1)</script>"
+    (folder / "experiment.toml").write_text(f"""
+[experiment]
+title = "escaping {evil}"
+[[cell]]
+id = "{evil}"
+type = "symmetric"
+anode = "Li4Ag"
+area_cm2 = 0.7854
+protocol = "symmetric-li-ag"
+files = ["sym-Li4Ag_cycling.csv", "sym-Li4Ag_PEIS_C01.mpt"]
+""")
+    out = tmp_path / "out"
+    assert main(["report", str(folder), "-o", str(out), "--db", str(tmp_path / "r.sqlite"),
+                 "--quiet", "--jobs", "1"]) == 0
+    page = (out / "report.html").read_text()
+    assert "<script" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    n_img = page.count("<img ")
+    assert n_img >= 4
+
+    # a copy with a checking script appended; the report itself holds no script
+    probe = out / "probe.html"
+    probe.write_text(page.replace("</body>", CHECK_SCRIPT))
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0"]
+    dom = subprocess.run([browser, *flags, "--virtual-time-budget=5000", "--dump-dom",
+                          probe.as_uri()], capture_output=True, text=True, timeout=120)
+    assert f'data-images="{n_img}"' in dom.stdout
+    assert f'data-rendered="{n_img}"' in dom.stdout, "some figure did not render"
+    shot = tmp_path / "shot.png"
+    run = subprocess.run([browser, *flags, "--hide-scrollbars", "--window-size=1280,3000",
+                          f"--screenshot={shot}", (out / "report.html").as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    assert shot.exists() and shot.stat().st_size > 20000
+    console = [ln for ln in (dom.stderr + run.stderr).splitlines() if ":CONSOLE" in ln]
+    assert console == [], console
+    assert "alert(1)" in dom.stdout  # shown as text ...
+    assert "<script>alert(1)" not in dom.stdout.replace(CHECK_SCRIPT, "")  # ... never as a script
