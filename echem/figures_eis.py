@@ -75,7 +75,7 @@ def bode(res: EISFit, ax=None, title=None) -> Figure:
     ax2.semilogx(fd, -np.degrees(np.angle(zd)), "-", color="C1", label="-phase fit")
     ax2.set_ylabel("-phase / °")
     lines = ax.get_lines() + ax2.get_lines()
-    ax.legend(lines, [ln.get_label() for ln in lines], fontsize=8, loc="best")
+    ax.legend(lines, [ln.get_label() for ln in lines], fontsize=8, loc="lower left")
     if title:
         ax.set_title(title)
     return fig
@@ -96,7 +96,7 @@ def residuals(res: EISFit, ax=None, kk: KKResult | None = None, title=None) -> F
     ax.axhline(0, color="0.7", lw=0.5)
     ax.set_xlabel("frequency / Hz")
     ax.set_ylabel("residual / % of |Z|")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left")
     if title:
         ax.set_title(title)
     return fig
