@@ -1,0 +1,59 @@
+"""The command line: `echem read` (summary and conversion) and `echem db`."""
+import numpy as np
+import pandas as pd
+import pytest
+
+import echem
+from echem.cli import main
+
+
+def test_read_summary_and_csv_conversion(corpus, tmp_path, capsys):
+    src = corpus / "biologic" / "vsp_peis_with.mpr"
+    out = tmp_path / "out.csv"
+    assert main(["read", str(src), "--to", "csv", "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    m = echem.read(src)
+    assert f"rows:        {len(m.data)}" in text
+    assert "spectra:     32" in text and "PEIS" in text
+    back = pd.read_csv(out)
+    assert list(back.columns) == [str(c) for c in m.data.columns]
+    np.testing.assert_allclose(back["z_real_ohm"], m.data["z_real_ohm"], rtol=1e-12)
+    np.testing.assert_array_equal(back["spectrum"], m.data["spectrum"].astype(int))
+
+
+def test_read_parquet_round_trip(corpus, tmp_path):
+    pytest.importorskip("pyarrow")
+    src = corpus / "neware" / "new_nda_file.nda"
+    out = tmp_path / "x.parquet"
+    assert main(["read", str(src), "--to", "parquet", "-o", str(out)]) == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(out), echem.read(src).data, check_dtype=False,
+                                  check_categorical=False)
+
+
+def test_read_bad_file_is_an_error_message_not_a_traceback(tmp_path, capsys):
+    bad = tmp_path / "cell.mpr"
+    bad.write_bytes(b"BIO-LOGIC MODULAR FILE\x1a" + b"\x00" * 10)
+    assert main(["read", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("echem: error: ") and str(bad) in err and "Traceback" not in err
+    assert not (tmp_path / "cell.csv").exists()
+
+
+def test_db_commands(tmp_path, capsys):
+    from echem import db
+    from echem.results import CellResult, FileRecord, Metric
+
+    path = tmp_path / "r.sqlite"
+    cells = [CellResult(f"c-{a}", "full", a, "p", metrics=[Metric("capacity_retention_pct", v, "%")],
+                        files=[FileRecord(f"{a}.csv", a * 8, 1)])
+             for a, v in (("Li4Ag", 72.1), ("Li9Ag4", 58.8), ("Li", 10.8))]
+    db.ingest(db.connect(path), tmp_path, cells, "0.1.0")
+    assert main(["db", "--db", str(path), "list"]) == 0
+    listing = capsys.readouterr().out
+    assert all(c.cell_id in listing for c in cells)
+    assert main(["db", "--db", str(path), "show", "c-Li4Ag"]) == 0
+    assert "72.1" in capsys.readouterr().out
+    assert main(["db", "--db", str(path), "compare"]) == 0
+    out = capsys.readouterr().out
+    assert "Li4Ag > Li9Ag4 > Li" in out  # measured retention order, as in the paper
+    assert main(["db", "--db", str(tmp_path / "none.sqlite"), "list"]) == 1
