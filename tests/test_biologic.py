@@ -385,3 +385,80 @@ def test_files_are_not_modified(corpus):
     for p in MPR[:3] + MPT[:3]:
         echem.read(p)
     assert before == {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in MPR + MPT}
+
+
+# --------------------------------------------------------------------------- the fast .mpr path
+
+
+@pytest.mark.parametrize("path", MPR, ids=_ids(MPR))
+def test_modules_match_galvanis_reader(path):
+    """The in-memory module walk gives what galvani's read_VMP_modules reads from the file."""
+    blob = path.read_bytes()
+    ours = biologic._mpr_modules(blob, path)
+    with open(path, "rb") as fh:
+        fh.seek(len(biologic.MPR_MAGIC))
+        theirs = list(galvani_biologic.read_VMP_modules(fh))
+    assert len(ours) == len(theirs)
+    for a, b in zip(ours, theirs):
+        for key in ("shortname", "longname", "length", "version", "date", "offset"):
+            assert a[key] == b[key], key
+        assert bytes(a["data"]) == b["data"]
+
+
+def test_flag_columns_match_galvani(corpus, read_cache):
+    """mode, ox/red, error, ... (decoded from the flag byte by a table) equal galvani's
+    get_flag on every file galvani reads."""
+    checked = 0
+    for path in MPR:
+        if path.name in GALVANI_REFUSES:
+            continue
+        g = galvani_biologic.MPRfile(str(path))
+        d = read_cache(path).data
+        for name in g.flags_dict:
+            assert np.array_equal(d[name].to_numpy(), g.get_flag(name).astype(np.int64)), name
+            checked += 1
+    assert checked > 20
+
+
+def test_settings_date_as_galvani_parses_it():
+    """The settings module's date (parsed without time.strptime) as galvani parses it."""
+    texts = [b"10/15/20", b"1/5/99", b"01-02-68", b"12.31.69", b"02/29/20", b"02/29/21",
+             b"13/01/20", b"00/10/20", b"1/32/20", b" 1/05/20", b"1/ 5/20", b"10/15/2020",
+             b"10/15-20", b"", b"\xff/01/20", b"10/15/20\x00"]
+    for text in texts:
+        try:
+            expected = galvani_biologic.parse_BioLogic_date(text).isoformat()
+        except (ValueError, UnicodeDecodeError):
+            expected = None
+        assert biologic._mpr_date(text) == expected, text
+
+
+def test_mpr_frame_is_writeable_and_owns_its_data(corpus):
+    """The columns are not read-only views of the file's bytes: a value can be set, and a
+    second read still holds the file's (the .mpt's) value."""
+    path = corpus / "biologic" / "gcpl.issue_149.mpr"
+    d = echem.read(path).data
+    for col in ("time_s", "voltage_V", "cycle", "Ns", "ox/red", "control/V/mA", "dq/mA.h"):
+        assert col in d
+        d.loc[0, col] = 123
+        assert d.loc[0, col] == 123
+    again = echem.read(path).data
+    mpt = echem.read(path.with_suffix(".mpt")).data
+    assert again.loc[0, "time_s"] != 123
+    assert _close(again["time_s"], mpt["time_s"]).all()
+
+
+def test_finalize_from_a_dict_equals_from_a_frame(corpus):
+    """finalize gives the same frame from a dict of arrays as from a DataFrame, and neither
+    result shares writes with its input."""
+    from echem.schema import finalize
+    data = echem.read(corpus / "biologic" / "mb.issue_95.mpt").data
+    frame_in = data.copy()
+    dict_in = {c: data[c].to_numpy(copy=True) if isinstance(data[c].dtype, np.dtype)
+               else data[c].array.copy() for c in data.columns}
+    from_frame = finalize(frame_in)
+    from_dict = finalize(dict_in)
+    pd.testing.assert_frame_equal(from_frame, from_dict)
+    pd.testing.assert_frame_equal(from_frame, data)
+    from_frame.loc[0, "time_s"] = -1.0
+    assert frame_in.loc[0, "time_s"] == data.loc[0, "time_s"] != -1.0

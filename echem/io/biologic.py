@@ -1,6 +1,7 @@
 """Biologic EC-Lab / BT-Lab files: binary ``.mpr`` and the ``.mpt`` text export.
 
-``.mpr``: the file structure (magic, modules) is read with galvani's ``read_VMP_modules``; the
+``.mpr``: the file structure (magic, modules) is read as galvani's ``read_VMP_modules`` reads it
+(its header dtypes and errors, over the bytes in memory without copying the modules); the
 "VMP data" module is decoded with the project's column table (:mod:`echem.io.eclab_columns`), which
 knows the ids galvani 0.5.0 lacks (182, 185, 215, ...), instead of galvani's own map, so that
 ``MPRfile``'s ``NotImplementedError`` on an unknown id does not stop a read. A single id unknown to
@@ -53,6 +54,11 @@ its serial ``device_sn``), ``techniques``, ``start_time`` (ISO; .mpr: OLE date i
 unit chosen in EC-Lab without saying which, so they come as ``active_mass_as_entered`` and
 ``electrode_area_as_entered`` (EC-Lab's defaults: mg, cm2).
 
+Speed: an ``.mpr`` is read at least as fast as ``pandas.DataFrame(galvani.MPRfile(path).data)``
+(``benchmarks/read_biologic.py``): the record fields are views of the file's bytes, every
+derivation (step type by table look-up on the flag byte, steps, cycles, capacity, spectra) is a
+few whole-array numpy operations, and :func:`~echem.schema.finalize` builds the frame once.
+
 Bad input: an ``.mpr`` cut anywhere (except exactly between two modules, which leaves a valid
 shorter file) raises :class:`CorruptFileError`. An ``.mpt`` cut inside its header raises
 :class:`CorruptFileError`; cut inside the data, it returns the complete rows and sets
@@ -62,9 +68,12 @@ tell).
 """
 from __future__ import annotations
 
+import functools
 import io
+import math
 import re
-from datetime import datetime, timedelta
+import struct
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -73,7 +82,7 @@ from galvani import BioLogic as galvani_biologic
 
 from echem.errors import CorruptFileError, UnsupportedFileError
 from echem.io import eclab_columns
-from echem.schema import Measurement, finalize
+from echem.schema import STEP_TYPES, Measurement, finalize, step_type_dtype
 
 MPR_MAGIC = galvani_biologic.MPR_MAGIC
 MPR_SNIFF = b"BIO-LOGIC MODULAR FILE"
@@ -118,8 +127,8 @@ def read_mpr(path) -> Measurement:
     Raises CorruptFileError for a truncated or damaged file, UnsupportedFileError for a data
     module this reader cannot decode (several column ids unknown, unknown module version).
     """
-    path = Path(path)
-    blob = path.read_bytes()
+    path = path if isinstance(path, Path) else Path(path)
+    blob = _read_file(path)
     if not blob.startswith(MPR_MAGIC):
         if MPR_MAGIC.startswith(blob):
             raise CorruptFileError(f"truncated EC-Lab .mpr: only {len(blob)} bytes, inside the "
@@ -137,7 +146,7 @@ def read_mpr(path) -> Measurement:
     settings = by_name.get("VMP Set", [None])[0]
     meta = _mpr_settings(settings) if settings is not None else {}
     technique = meta.get("techniques", [None])[0]
-    raw = _mpr_data(by_name["VMP data"][0], technique, path)
+    raw, flag_byte = _mpr_data(by_name["VMP data"][0], technique, path)
     log = by_name.get("VMP LOG", [None])[0]
     if log is not None:
         meta.update(_mpr_log(log))
@@ -147,15 +156,49 @@ def read_mpr(path) -> Measurement:
     meta["data_module_version"] = int(by_name["VMP data"][0]["version"])
     software = "BT-Lab" if technique == "BCD" else "EC-Lab"
     meta["instrument"] = f"Biologic ({software})"
-    return _measurement(raw, meta, path)
+    return _measurement(raw, meta, path, flag_byte)
+
+
+def _read_file(path: Path) -> bytes:
+    """The file's bytes (unbuffered: half the time of Path.read_bytes for a small file)."""
+    with open(path, "rb", buffering=0) as fh:
+        return fh.read()
 
 
 def _mpr_modules(blob: bytes, path: Path) -> list[dict]:
-    """The modules of an .mpr through galvani's reader, its errors turned into ours."""
-    fh = io.BytesIO(blob)
-    fh.seek(len(MPR_MAGIC))
+    """The modules of an .mpr: galvani's ``read_VMP_modules`` loop with its header dtypes and
+    its errors (turned into ours), over the bytes in memory: each module's ``data`` is a
+    memoryview of ``blob``, not a copy, and header fields are plain Python values."""
+    hdr_v1 = galvani_biologic.VMPmodule_hdr_v1
+    hdr_v2 = galvani_biologic.VMPmodule_hdr_v2
+    view = memoryview(blob)
+    pos = len(MPR_MAGIC)
+    modules = []
     try:
-        modules = list(galvani_biologic.read_VMP_modules(fh))
+        while True:
+            magic = blob[pos:pos + 6]
+            if not magic:  # end of file
+                break
+            if magic != b"MODULE":
+                raise ValueError("Found %r, expecting start of new VMP MODULE" % magic)
+            pos += 6
+            hdr_type = hdr_v1
+            hdr_bytes = blob[pos:pos + hdr_v1.itemsize]
+            if len(hdr_bytes) < hdr_v1.itemsize:
+                raise OSError("Unexpected end of file while reading module header")
+            if hdr_bytes[35:39] == b"\xff\xff\xff\xff":  # EC-Lab >= 11.50
+                hdr_type = hdr_v2
+                hdr_bytes = blob[pos:pos + hdr_v2.itemsize]
+            pos += len(hdr_bytes)
+            hdr = np.frombuffer(hdr_bytes, dtype=hdr_type, count=1)
+            module = dict(zip(hdr_type.names, hdr[0].item()))
+            module["offset"] = pos
+            end = pos + module["length"]
+            if end > len(blob):
+                raise OSError("Unexpected end of file while reading data")
+            module["data"] = view[pos:end]
+            modules.append(module)
+            pos = end
     except (OSError, ValueError, IndexError, TypeError) as exc:
         msg = str(exc).split("\n")[0].strip()
         if "Unexpected end of file" in msg:
@@ -167,9 +210,12 @@ def _mpr_modules(blob: bytes, path: Path) -> list[dict]:
     return modules
 
 
-def _mpr_data(module: dict, technique: str | None, path: Path) -> pd.DataFrame:
-    """Decode the "VMP data" module with the project's column table into .mpt-named columns."""
-    raw = bytes(module["data"])
+def _mpr_data(module: dict, technique: str | None,
+              path: Path) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """Decode the "VMP data" module with the project's column table: .mpt name -> column array
+    (the record fields as read-only views of the module's bytes; flags as int64 arrays), and
+    the flag byte per row (as intp) when it holds both ``mode`` and ``ox/red`` (else None)."""
+    raw = module["data"]  # bytes-like (a memoryview of the file)
     version = int(module["version"])
     if len(raw) < 6:
         raise CorruptFileError("EC-Lab .mpr data module too short", path)
@@ -177,21 +223,70 @@ def _mpr_data(module: dict, technique: str | None, path: Path) -> pd.DataFrame:
     n_cols = raw[4]
     if version == 0:
         if raw[5]:  # one byte per column id (old EC-Lab)
-            ids = list(raw[5:5 + n_cols])
+            ids = tuple(raw[5:5 + n_cols])
             start = 100
         else:  # two bytes per id, big-endian (galvani keeps the low byte)
-            ids = [int(v) for v in np.frombuffer(raw[5:5 + 2 * n_cols], ">u2")]
+            ids = tuple(np.frombuffer(raw[5:5 + 2 * n_cols], ">u2").tolist())
             start = 1007
     elif version in (2, 3):
-        ids = [int(v) for v in np.frombuffer(raw[5:5 + 2 * n_cols], "<u2")]
+        ids = tuple(np.frombuffer(raw[5:5 + 2 * n_cols], "<u2").tolist())
         start = 405 if version == 2 else 406
     else:
         raise UnsupportedFileError(f"EC-Lab .mpr data module version {version} is not known", path)
     if len(ids) != n_cols or len(raw) < start:
         raise CorruptFileError("EC-Lab .mpr data module header is cut short", path)
-    body = raw[start:]
+    n_body = len(raw) - start
 
-    fields: list[tuple[str, str]] = []
+    fields, flags, unknown, dtype = _layout(ids, technique, version)
+    if unknown:
+        known_size = sum(np.dtype(d).itemsize for _, d in fields if d is not None)
+        width = (n_body // n_rows - known_size) if n_rows else 0
+        if (len(unknown) == 1 and n_rows and n_body % n_rows == 0
+                and width in (1, 2, 4, 8)):
+            width_dtype = {1: "u1", 2: "<u2", 4: "<f4", 8: "<f8"}[width]
+            dtype = np.dtype([(n, d if d is not None else width_dtype) for n, d in fields])
+        else:
+            raise UnsupportedFileError(
+                f"EC-Lab .mpr data column id(s) {list(unknown)} are not in the column table "
+                "(echem/io/eclab_columns.py); export the file to .mpt in EC-Lab and read that, "
+                "or report the ids with the .mpt column header", path)
+    if n_body != n_rows * dtype.itemsize:
+        raise CorruptFileError(
+            f"EC-Lab .mpr data module holds {n_body} bytes for {n_rows} rows of "
+            f"{dtype.itemsize} bytes; truncated or damaged", path)
+    rec = np.frombuffer(raw, dtype=dtype, count=n_rows, offset=start)
+    out: dict[str, np.ndarray] = {}
+    flag_byte = None
+    for name in dtype.names:
+        if name == "flags":
+            byte = rec["flags"].astype(np.intp)  # (the index type of take, once)
+            if {"mode", "ox/red"} <= {f[0] for f in flags}:
+                flag_byte = byte
+            # every flag at once: row j of the table maps the flag byte to flag j's value
+            values = _flag_table(flags).take(byte, axis=1)
+            for (fname, _mask, _dtype), column in zip(flags, values):
+                out[fname] = column
+        else:
+            out[name] = rec[name]  # a read-only view of the file's bytes; finalize copies it
+    return out, flag_byte
+
+
+@functools.lru_cache(maxsize=64)
+def _flag_table(flags: tuple[tuple[str, int, str], ...]) -> np.ndarray:
+    """int64 table (flag, byte value) -> the flag's value: ``byte & mask``, or ``!= 0`` for a
+    "bool" flag."""
+    byte = np.arange(256, dtype=np.int64)
+    rows = [(byte & mask) != 0 if dtype == "bool" else byte & mask for _, mask, dtype in flags]
+    table = np.array(rows, dtype=np.int64).reshape(len(flags), 256)
+    table.flags.writeable = False
+    return table
+
+
+@functools.lru_cache(maxsize=256)
+def _layout(ids: tuple[int, ...], technique: str | None, version: int):
+    """The record layout of a data module with column ``ids``: (fields [(name, dtype or None
+    for an unknown id)], flags [(name, mask, dtype)], unknown ids, numpy dtype or None)."""
+    fields: list[tuple[str, str | None]] = []
     flags: list[tuple[str, int, str]] = []
     names: dict[str, int] = {}
     unknown: list[int] = []
@@ -213,37 +308,8 @@ def _mpr_data(module: dict, technique: str | None, path: Path) -> pd.DataFrame:
         if names[name] > 1:
             name = f"{name} {names[name]}"
         fields.append((name, dtype))
-    if unknown:
-        known_size = sum(np.dtype(d).itemsize for _, d in fields if d is not None)
-        width = (len(body) // n_rows - known_size) if n_rows else 0
-        if (len(unknown) == 1 and n_rows and len(body) % n_rows == 0
-                and width in (1, 2, 4, 8)):
-            dtype = {1: "u1", 2: "<u2", 4: "<f4", 8: "<f8"}[width]
-            fields = [(n, d if d is not None else dtype) for n, d in fields]
-        else:
-            raise UnsupportedFileError(
-                f"EC-Lab .mpr data column id(s) {unknown} are not in the column table "
-                "(echem/io/eclab_columns.py); export the file to .mpt in EC-Lab and read that, "
-                "or report the ids with the .mpt column header", path)
-    dtype = np.dtype(fields)
-    if len(body) != n_rows * dtype.itemsize:
-        raise CorruptFileError(
-            f"EC-Lab .mpr data module holds {len(body)} bytes for {n_rows} rows of "
-            f"{dtype.itemsize} bytes; truncated or damaged", path)
-    rec = np.frombuffer(body, dtype=dtype, count=n_rows)
-    out = {}
-    for name in dtype.names:
-        if name == "flags":
-            for fname, mask, fdtype in flags:
-                vals = rec["flags"] & mask
-                out[fname] = (vals != 0) if fdtype == "bool" else vals.astype(np.int64)
-        else:
-            out[name] = rec[name]
-    df = pd.DataFrame(out)
-    for name in ("ox/red", "error", "control changes", "Ns changes", "counter inc."):
-        if name in df:
-            df[name] = df[name].astype(np.int64)
-    return df
+    dtype = None if unknown else np.dtype(fields)
+    return tuple(fields), tuple(flags), tuple(unknown), dtype
 
 
 def _mpr_settings(module: dict) -> dict:
@@ -289,8 +355,20 @@ def _mpr_log(module: dict) -> dict:
     return meta
 
 
+_DATE = re.compile(r"(\d{1,2})([/.-])(\d{1,2})\2(\d\d)")
+
+
 def _mpr_date(raw: bytes) -> str | None:
+    """The settings module's date as ISO (galvani's parse_BioLogic_date: %m/%d/%y, %m-%d-%y or
+    %m.%d.%y), None when it does not parse. The plain form is parsed here without
+    time.strptime (a fifth of a small file's read time); anything else goes to galvani."""
     try:
+        text = bytes(raw).decode("ascii")
+        m = _DATE.fullmatch(text)
+        if m:
+            yy = int(m.group(4))
+            year = yy + (1900 if yy >= 69 else 2000)  # strptime's %y
+            return date(year, int(m.group(1)), int(m.group(3))).isoformat()
         return galvani_biologic.parse_BioLogic_date(bytes(raw)).isoformat()
     except (ValueError, UnicodeDecodeError):
         return None
@@ -312,15 +390,15 @@ def _pascal(data: bytes, offset: int) -> str | None:
 def _f4(data: bytes, offset: int) -> float | None:
     if offset + 4 > len(data):
         return None
-    v = float(np.frombuffer(data, "<f4", 1, offset)[0])
-    return v if np.isfinite(v) else None
+    (v,) = struct.unpack_from("<f", data, offset)
+    return v if math.isfinite(v) else None
 
 
 def _f8(data: bytes, offset: int) -> float | None:
     if offset + 8 > len(data):
         return None
-    v = float(np.frombuffer(data, "<f8", 1, offset)[0])
-    return v if np.isfinite(v) else None
+    (v,) = struct.unpack_from("<d", data, offset)
+    return v if math.isfinite(v) else None
 
 
 # --------------------------------------------------------------------------- .mpt
@@ -330,8 +408,8 @@ _FLOAT = re.compile(r"-?\d[.,]\d+E[+-]\d{3}|-?(?:nan|NaN|inf|Inf)")
 
 def read_mpt(path) -> Measurement:
     """Read an EC-Lab ``.mpt`` text export into the common schema (see the module docstring)."""
-    path = Path(path)
-    blob = path.read_bytes()
+    path = path if isinstance(path, Path) else Path(path)
+    blob = _read_file(path)
     if blob.startswith(b"\xef\xbb\xbf"):
         blob = blob[3:]
     try:
@@ -416,7 +494,7 @@ def read_mpt(path) -> Measurement:
         meta["techniques"] = ["PEIS"] if "freq/Hz" in raw else []
     if truncated:
         meta["truncated"] = True
-    return _measurement(raw, meta, path)
+    return _measurement({name: raw[name].to_numpy() for name in raw.columns}, meta, path)
 
 
 _INT_COLUMNS = ("mode", "ox/red", "error", "control changes", "Ns changes", "counter inc.",
@@ -501,16 +579,77 @@ def _mpt_header_meta(header: list[str]) -> dict:
 
 # --------------------------------------------------------------------------- common schema
 
-def _first(raw: pd.DataFrame, *names: str):
-    for n in names:
-        if n in raw:
-            return raw[n].to_numpy(dtype=np.float64)
-    return None
+#: step_type codes: index into STEP_TYPES
+_T = {name: np.int8(i) for i, name in enumerate(STEP_TYPES)}
+_ACTIVE = np.zeros(len(STEP_TYPES), dtype=bool)
+_ACTIVE[[_T["cc_charge"], _T["cc_discharge"], _T["cv_charge"], _T["cv_discharge"]]] = True
+#: step_type code -> class of the first step split: active 0, rest/ocv 1, eis 2, other 3
+_CLASS = np.full(len(STEP_TYPES), 3, dtype=np.int8)
+_CLASS[_ACTIVE] = 0
+_CLASS[[_T["rest"], _T["ocv"]]] = 1
+_CLASS[_T["eis"]] = 2
 
 
-def _measurement(raw: pd.DataFrame, meta: dict, path: Path) -> Measurement:
-    """Map EC-Lab columns (by their .mpt names) onto the common schema."""
-    n = len(raw)
+@functools.lru_cache(maxsize=16)
+def _mode_table(technique: str | None) -> np.ndarray:
+    """step_type code of a row by ``mode * 2 + charge`` (EC-Lab mode 0..3; charge 1 or 0)."""
+    other, rest = _T["other"], _T["ocv"] if technique == "OCV" else _T["rest"]
+    cv = (other, other) if technique in _SWEEP_TECHNIQUES else (_T["cv_discharge"],
+                                                                _T["cv_charge"])
+    table = np.array([other, other, _T["cc_discharge"], _T["cc_charge"], *cv, rest, rest],
+                     dtype=np.int8)
+    table.flags.writeable = False
+    return table
+
+
+_MODE_MASK = eclab_columns.FLAG_COLUMNS[1][1]
+_OXRED_MASK = eclab_columns.FLAG_COLUMNS[2][1]
+
+
+@functools.lru_cache(maxsize=16)
+def _flag_byte_table(technique: str | None) -> np.ndarray:
+    """step_type code of a row by its .mpr flag byte: :func:`_mode_table` of (mode bits,
+    ox/red bit)."""
+    by_mode = _mode_table(technique)
+    table = np.array([by_mode[(b & _MODE_MASK) * 2 + (1 if b & _OXRED_MASK else 0)]
+                      for b in range(256)], dtype=np.int8)
+    table.flags.writeable = False
+    return table
+
+
+#: raw columns the derivations below read (besides their copy into the frame): made contiguous
+#: first, one pass over the strided record field instead of one per read
+_REUSED = ("Ns", "half cycle", "cycle number", "(Q-Qo)/mA.h")
+
+
+def _changes(n: int, *keys: np.ndarray) -> np.ndarray:
+    """Row mask: True on row 0 and on every row where any of the 1-D ``keys`` differs from the
+    row before (NaN counts as a change, as in ``!=``)."""
+    if not keys or not n:
+        new = np.zeros(n, dtype=bool)
+        new[:1] = True
+        return new
+    new = np.empty(n, dtype=bool)
+    new[0] = True
+    rest = new[1:]  # a view: written in place
+    np.not_equal(keys[0][1:], keys[0][:-1], out=rest)
+    for k in keys[1:]:
+        rest |= k[1:] != k[:-1]
+    return new
+
+
+def _measurement(raw: dict[str, np.ndarray], meta: dict, path: Path,
+                 flag_byte: np.ndarray | None = None) -> Measurement:
+    """Map EC-Lab columns (by their .mpt names; ``raw`` maps name -> 1-D array) onto the common
+    schema, all derivations on numpy arrays and one DataFrame built at the end.
+
+    ``flag_byte``: an .mpr's flag byte per row, holding ``mode`` and ``ox/red`` (the step type
+    then comes from it by one table look-up)."""
+    n = len(next(iter(raw.values()))) if raw else 0
+    for name in _REUSED:  # one pass over a strided record field, then contiguous reads
+        values = raw.get(name)
+        if values is not None and not values.flags.c_contiguous:
+            raw[name] = np.ascontiguousarray(values)
     techniques = [t for t in meta.get("techniques", []) if t]
     technique = techniques[0] if techniques else None
     df: dict[str, np.ndarray] = {}
@@ -520,7 +659,7 @@ def _measurement(raw: pd.DataFrame, meta: dict, path: Path) -> Measurement:
         for name in names:
             if name in raw:
                 used.add(name)
-                return raw[name].to_numpy(dtype=np.float64)
+                return raw[name].astype(np.float64, copy=False)
         return None
 
     time = take("time/s")
@@ -534,75 +673,114 @@ def _measurement(raw: pd.DataFrame, meta: dict, path: Path) -> Measurement:
     if current is None and "dq/mA.h" in raw and n:
         # GCPL .mpr files store no current; EC-Lab's .mpt shows <I>/mA = dq / dt (mA.h / h),
         # 0 on the first row: the same here (equal to the .mpt to 1e-15 on the corpus)
-        dq = raw["dq/mA.h"].to_numpy(dtype=np.float64)
-        dt = np.diff(time, prepend=time[0])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            current = np.where(dt > 0, dq * 3600.0 / dt, 0.0)
+        # (time and dq contiguous first: each is read here and copied into the frame)
+        time = df["time_s"] = np.ascontiguousarray(time)
+        raw["dq/mA.h"] = np.ascontiguousarray(raw["dq/mA.h"])
+        dq = raw["dq/mA.h"].astype(np.float64, copy=False)
+        dt = time[1:] - time[:-1]
+        current = np.zeros(n)
+        np.divide(dq[1:] * 3600.0, dt, out=current[1:], where=dt > 0)
     if current is not None:
         df["current_mA"] = current
 
     freq = _first(raw, "freq/Hz")
-    is_eis = (freq > 0) if freq is not None else np.zeros(n, dtype=bool)
-    if freq is not None and technique in _EIS_TECHNIQUES:
+    if freq is None:
+        is_eis = None  # (no impedance row)
+    elif technique in _EIS_TECHNIQUES:
         is_eis = np.ones(n, dtype=bool)
+    else:
+        is_eis = freq > 0
+    all_eis = is_eis is not None and bool(is_eis.all())
+    any_eis = all_eis or (is_eis is not None and bool(is_eis.any()))
 
-    # step type per row
-    mode = _first(raw, "mode")
-    oxred = _first(raw, "ox/red")
-    charge = (oxred == 1) if oxred is not None else (
-        (current > 0) if current is not None else np.ones(n, dtype=bool))
-    stype = np.full(n, "other", dtype=object)
-    if mode is not None:
+    # step type per row, as codes into STEP_TYPES
+    mode = raw.get("mode")
+    oxred = raw.get("ox/red")
+    maybe_cccv = mode is not None  # whether the file may hold both CC and CV rows
+    if not all_eis and flag_byte is None:
+        charge = (oxred == 1) if oxred is not None else (
+            (current > 0) if current is not None else np.ones(n, dtype=bool))
+    if all_eis:  # an impedance technique (PEIS, GEIS, ZIR): one type, one class
+        stype = np.full(n, _T["eis"], dtype=np.int8)
+        maybe_cccv = False
+    elif flag_byte is not None:
+        # the table below, indexed by the flag byte (mode and ox/red bits) itself
+        stype = _flag_byte_table(technique).take(flag_byte)
+        per_type = np.bincount(stype, minlength=len(STEP_TYPES)).tolist()
+        maybe_cccv = bool((per_type[_T["cc_charge"]] or per_type[_T["cc_discharge"]])
+                          and (per_type[_T["cv_charge"]] or per_type[_T["cv_discharge"]]))
+    elif mode is not None and mode.dtype.kind in "iu" and n and 0 <= mode.min() \
+            and mode.max() <= 3:
+        # table (mode 0..3, charge 1/0) -> code, as the branch below
+        stype = _mode_table(technique).take(mode * 2 + charge)
+        counts = np.bincount(mode, minlength=4)
+        maybe_cccv = bool(counts[1] and counts[2]) and technique not in _SWEEP_TECHNIQUES
+    elif mode is not None:
+        # codes: cc_charge/cc_discharge and cv_charge/cv_discharge are adjacent, charge first
+        direction = (~charge).view(np.int8)
+        stype = np.full(n, _T["other"], dtype=np.int8)
         cc = mode == 1
-        cv = mode == 2
-        stype[cc & charge] = "cc_charge"
-        stype[cc & ~charge] = "cc_discharge"
-        if technique in _SWEEP_TECHNIQUES:
-            stype[cv] = "other"
-        else:
-            stype[cv & charge] = "cv_charge"
-            stype[cv & ~charge] = "cv_discharge"
-        stype[mode == 3] = "ocv" if technique == "OCV" else "rest"
+        stype[cc] = _T["cc_charge"] + direction[cc]
+        if technique not in _SWEEP_TECHNIQUES:
+            cv = mode == 2
+            stype[cv] = _T["cv_charge"] + direction[cv]
+        stype[mode == 3] = _T["ocv"] if technique == "OCV" else _T["rest"]
     else:
         default = {"OCV": "ocv", "WAIT": "rest", "CP": "cc", "CA": "cv"}.get(technique, "other")
         if default in ("cc", "cv"):
-            stype[charge] = f"{default}_charge"
-            stype[~charge] = f"{default}_discharge"
+            stype = np.where(charge, _T[f"{default}_charge"], _T[f"{default}_discharge"])
         else:
-            stype[:] = default
-    stype[is_eis] = "eis"
+            stype = np.full(n, _T[default], dtype=np.int8)
+    if any_eis and not all_eis:
+        stype[is_eis] = _T["eis"]
 
-    # spectra
-    spectrum = np.full(n, np.nan)
-    if is_eis.any():
-        key_cols = [c for c in ("Ns", "cycle number", "z cycle") if c in raw]
-        key = (raw[key_cols].to_numpy(dtype=np.float64) if key_cols else np.zeros((n, 0)))
-        idx = np.flatnonzero(is_eis)
-        new = np.ones(idx.size, dtype=bool)
-        if idx.size > 1:
-            new[1:] = (np.diff(idx) > 1) | np.any(key[idx[1:]] != key[idx[:-1]], axis=1)
-        spectrum[idx] = np.cumsum(new)
+    # spectra: a new one on an impedance row where (Ns, cycle number, z cycle) changes or whose
+    # row before is not an impedance row
+    if any_eis:
+        start = _changes(n, *[raw[c] for c in ("Ns", "cycle number", "z cycle") if c in raw])
+        if not all_eis:
+            start[1:] |= ~is_eis[:-1]
+            start &= is_eis
+        spectrum = np.cumsum(start)
+        if not all_eis:
+            spectrum *= is_eis  # 0 = not an impedance row
+    else:
+        spectrum = None
 
-    # steps: (Ns or half cycle, active/rest/eis class, spectrum), then CC+CV -> CCCV
-    group_cols = [c for c in ("Ns",) if c in raw] or [c for c in ("half cycle",) if c in raw]
-    base = raw[group_cols].to_numpy(dtype=np.float64) if group_cols else np.zeros((n, 0))
-    active = np.isin(stype, ["cc_charge", "cc_discharge", "cv_charge", "cv_discharge"])
-    cls = np.select([active, stype == "eis", (stype == "rest") | (stype == "ocv")], [0, 2, 1], 3)
-    first_key = np.column_stack([base, cls, np.nan_to_num(spectrum, nan=-1.0)])
-    groups = _running(first_key)
-    stype = _merge_cccv(stype, groups)
-    final_key = np.column_stack([first_key, pd.factorize(stype)[0]])
-    step = _running(final_key)
+    # steps: new at a change of (Ns or half cycle, active/rest/eis class, spectrum) - the groups
+    # whose CC+CV rows become CCCV - or of the step type
+    group = raw.get("Ns")
+    if group is None:
+        group = raw.get("half cycle")
+    keys = [] if group is None else [group]
+    if any_eis:
+        keys.append(spectrum)
+    if maybe_cccv:
+        stype, step_new = _merge_cccv(n, keys, stype)
+    elif all_eis:  # one class, one type
+        step_new = _changes(n, *keys)
+    else:  # the classes change where the types do
+        step_new = _changes(n, *keys, stype)
+    step = np.cumsum(step_new)
     df["step"] = step
-    df["step_type"] = stype
+    df["step_type"] = pd.Categorical.from_codes(stype, dtype=step_type_dtype(), validate=False)
 
     # cycle
     if "half cycle" in raw:
-        df["cycle"] = raw["half cycle"].to_numpy(dtype=np.int64) // 2 + 1
+        half = raw["half cycle"]
+        if half.dtype.kind == "f":  # an .mpt column with gaps: pandas' error, as before
+            half = pd.Series(half).to_numpy(dtype=np.int64)
+        cycle = half.astype(np.int64)
+        cycle >>= 1  # // 2
+        cycle += 1
+        df["cycle"] = cycle
     elif "cycle number" in raw:
-        cn = raw["cycle number"].to_numpy(dtype=np.float64)
-        cn = np.where(np.isfinite(cn) & (np.abs(cn) < 2.0**53), cn, 1.0)
-        df["cycle"] = np.maximum(cn.round().astype(np.int64), 1)
+        cn = raw["cycle number"].astype(np.float64, copy=False)
+        ok = np.abs(cn) < 2.0**53  # False for NaN and inf
+        if not ok.all():
+            cn = np.where(ok, cn, 1.0)
+        cycle = cn.round().astype(np.int64)
+        df["cycle"] = np.maximum(cycle, 1, out=cycle)
     else:
         df["cycle"] = np.ones(n, dtype=np.int64)
 
@@ -611,37 +789,48 @@ def _measurement(raw: pd.DataFrame, meta: dict, path: Path) -> Measurement:
     if q is None:
         qc = _first(raw, "(Q-Qo)/C")
         q = None if qc is None else qc / 3.6
-    if q is not None:
+    if q is not None and all_eis:
+        df["capacity_mAh"] = np.full(n, np.nan)  # NaN on impedance rows
+    elif q is not None:
         # Q0 = Q on the last row of the step before (the first row's dq belongs to its step,
         # as in EC-Lab's "Q charge/discharge/mA.h"); Q on row 1 for the first step
-        start = np.r_[0, np.flatnonzero(np.diff(step) != 0) + 1] if n else np.zeros(0, int)
-        base = q[np.maximum(start - 1, 0)]
-        q0 = np.repeat(base, np.diff(np.r_[start, n])) if n else q
-        cap = np.abs(q - q0)
-        cap[is_eis] = np.nan
+        last_before = np.flatnonzero(step_new) - 1
+        if n:
+            last_before[0] = 0
+        cap = q.take(last_before).take(step - 1)  # Q0 per row
+        np.subtract(q, cap, out=cap)
+        np.abs(cap, out=cap)
+        if any_eis:
+            cap[is_eis] = np.nan
         df["capacity_mAh"] = cap
 
     # impedance
     if freq is not None:
         used.add("freq/Hz")
-        df["frequency_Hz"] = np.where(is_eis, freq, np.nan)
+        df["frequency_Hz"] = freq if all_eis else np.where(is_eis, freq, np.nan)
         re_z = take("Re(Z)/Ohm")
         mim_z = take("-Im(Z)/Ohm")
-        if re_z is None or mim_z is None:
-            mod = _first(raw, "|Z|/Ohm")
-            phase = _first(raw, "Phase(Z)/deg")
-            if mod is not None and phase is not None:
-                re_z = mod * np.cos(np.radians(phase))
-                mim_z = -mod * np.sin(np.radians(phase))
         if re_z is not None and mim_z is not None:
-            df["z_real_ohm"] = np.where(is_eis, re_z, np.nan)
-            df["z_imag_ohm"] = np.where(is_eis, -mim_z, np.nan)
-        df["spectrum"] = spectrum
+            df["z_real_ohm"] = re_z if all_eis else np.where(is_eis, re_z, np.nan)
+            df["z_imag_ohm"] = -mim_z if all_eis else np.where(is_eis, -mim_z, np.nan)
+        elif "|Z|/Ohm" in raw and "Phase(Z)/deg" in raw:
+            # Re(Z) = |Z| cos(phase), Im(Z) = |Z| sin(phase), on the impedance rows only
+            rows = slice(None) if all_eis else is_eis
+            mod = raw["|Z|/Ohm"][rows].astype(np.float64, copy=False)
+            phase = np.radians(raw["Phase(Z)/deg"][rows].astype(np.float64, copy=False))
+            z_real = np.full(n, np.nan)
+            z_imag = np.full(n, np.nan)
+            z_real[rows] = mod * np.cos(phase)
+            z_imag[rows] = mod * np.sin(phase)
+            df["z_real_ohm"] = z_real
+            df["z_imag_ohm"] = z_imag
+        if spectrum is None:
+            spectrum = np.zeros(n, dtype=np.int64)
+        df["spectrum"] = pd.arrays.IntegerArray(spectrum, ~is_eis)
 
-    for name in raw.columns:
+    for name, values in raw.items():
         if name not in used and name not in df:
-            df[name] = raw[name].to_numpy()
-    df = pd.DataFrame(df, index=pd.RangeIndex(n))
+            df[name] = values
     meta = dict(meta)
     meta["techniques"] = techniques
     meta.setdefault("instrument", "Biologic (EC-Lab)")
@@ -652,31 +841,49 @@ def _measurement(raw: pd.DataFrame, meta: dict, path: Path) -> Measurement:
     return Measurement(data=data, meta=meta)
 
 
-def _running(key: np.ndarray) -> np.ndarray:
-    """Running index 1, 2, ... that grows on every row whose key row differs from the last."""
-    n = len(key)
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    new = np.ones(n, dtype=bool)
-    new[1:] = np.any(key[1:] != key[:-1], axis=1)
-    return np.cumsum(new).astype(np.int64)
+def _first(raw: dict[str, np.ndarray], *names: str):
+    for n in names:
+        if n in raw:
+            return raw[n].astype(np.float64, copy=False)
+    return None
 
 
-def _merge_cccv(stype: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """A group holding CC rows and CV rows becomes cccv_<direction of most of its CC rows>."""
-    out = stype.copy()
-    if stype.size == 0:
-        return out
-    g = groups - groups.min()
-    cc_chg = np.bincount(g, weights=(stype == "cc_charge"))
-    cc_dis = np.bincount(g, weights=(stype == "cc_discharge"))
-    cv = np.bincount(g, weights=((stype == "cv_charge") | (stype == "cv_discharge")))
-    both = ((cc_chg + cc_dis) > 0) & (cv > 0)
-    if both.any():
-        label = np.where(cc_chg >= cc_dis, "cccv_charge", "cccv_discharge")
-        rows = both[g]
-        out[rows] = label[g][rows]
-    return out
+def _merge_cccv(n: int, keys: list[np.ndarray],
+                stype: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Step types and new-step mask of rows whose group keys are ``keys`` (Ns or half cycle,
+    spectrum) and types ``stype`` (codes into STEP_TYPES), where a group - rows of one key
+    value and one class (active, rest, eis, other) - holding CC rows and CV rows becomes
+    cccv_<direction of most of its CC rows>, one step.
+
+    Worked on runs of one (keys, type) (a step before the merge), not on rows."""
+    run_new = _changes(n, *keys, stype)
+    starts = np.flatnonzero(run_new)
+    if starts.size == 0:
+        return stype, run_new
+    run_type = stype.take(starts)
+    ends = np.empty_like(starts)
+    ends[:-1] = starts[1:]
+    ends[-1] = n
+    lengths = ends - starts
+    # a new group where the keys or the class change from the run before
+    group_new = _changes(starts.size, *[k.take(starts) for k in keys], _CLASS.take(run_type))
+    group = np.cumsum(group_new)  # from 1
+    k = len(STEP_TYPES)
+    counts = np.bincount(group * k + run_type, weights=lengths,
+                         minlength=k * (int(group[-1]) + 1)).reshape(-1, k)
+    cc_charge, cc_discharge = counts[:, _T["cc_charge"]], counts[:, _T["cc_discharge"]]
+    both = ((cc_charge + cc_discharge) > 0) & (
+        (counts[:, _T["cv_charge"]] + counts[:, _T["cv_discharge"]]) > 0)
+    if not both.any():
+        return stype, run_new
+    label = np.where(cc_charge >= cc_discharge, _T["cccv_charge"], _T["cccv_discharge"])
+    label = np.where(both, label, -1).astype(np.int8)
+    # a group with CC and CV rows is an active one: its codes are 1..4, below the cccv codes
+    run_type = np.maximum(label.take(group), run_type)
+    # a run starts a step unless it continues its group's CCCV step
+    step_new = np.zeros(n, dtype=bool)
+    step_new[starts[group_new | _changes(starts.size, run_type)]] = True
+    return np.repeat(run_type, lengths), step_new
 
 
 FORMATS = [
