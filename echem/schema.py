@@ -138,7 +138,9 @@ def finalize(df) -> pd.DataFrame:
         values = df[col]
         if type(values) is np.ndarray:
             columns[col] = values
-        elif isinstance(values.dtype, pd.CategoricalDtype):
+        elif not isinstance(values.dtype, np.dtype):
+            # extension dtypes (categorical, tz-aware datetime, ...) as they are: to_numpy()
+            # would turn a datetime column into Python objects, slow to build and to use
             columns[col] = values.array if isinstance(values, pd.Series) else values
         else:
             columns[col] = _owned(values, _numpy(values), share)

@@ -7,7 +7,10 @@ The first format whose sniff accepts the file reads it.
 """
 from __future__ import annotations
 
+import functools
 import importlib
+import os
+import stat
 from pathlib import Path
 
 from echem.errors import CorruptFileError, EchemError, UnsupportedFileError
@@ -24,12 +27,13 @@ READER_MODULES = (
 HEAD_BYTES = 8192
 
 
-def formats():
+@functools.lru_cache(maxsize=1)
+def formats() -> tuple:
     """All (name, sniff, read) triples of the reader modules, in order."""
     out = []
     for name in READER_MODULES:
         out.extend(importlib.import_module(name).FORMATS)
-    return out
+    return tuple(out)
 
 
 def sniff(path: str | Path) -> str:
@@ -41,12 +45,16 @@ def sniff(path: str | Path) -> str:
 
 
 def _choose(path: Path):
-    if not path.exists():
-        raise EchemError("no such file", path)
-    if not path.is_file():
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise EchemError("no such file", path) from None
+    except OSError as exc:
+        raise EchemError(f"cannot open the file: {exc.strerror or exc}", path) from exc
+    if not stat.S_ISREG(st.st_mode):
         raise UnsupportedFileError("not a regular file", path)
     try:
-        with open(path, "rb") as fh:
+        with open(path, "rb", buffering=0) as fh:
             head = fh.read(HEAD_BYTES)
     except OSError as exc:
         raise EchemError(f"cannot open the file: {exc.strerror or exc}", path) from exc

@@ -284,7 +284,7 @@ def to_schema(frame: pd.DataFrame, meta: dict | None = None) -> pd.DataFrame:
     names, codes = _status_codes(frame["Status"])
     kinds = np.append(step_types(names), "other")  # code -1 (missing status) -> "other"
     kind_codes = np.array([STEP_TYPES.index(k) for k in kinds], dtype=np.int8)
-    out = pd.DataFrame({
+    out = {
         "time_s": time_s,
         "voltage_V": frame["Voltage"].to_numpy(dtype=np.float64),
         "current_mA": frame["Current(mA)"].to_numpy(dtype=np.float64),
@@ -293,9 +293,11 @@ def to_schema(frame: pd.DataFrame, meta: dict | None = None) -> pd.DataFrame:
         "cycle": frame["Cycle"].to_numpy(dtype=np.int64),
         "step": running_step(step_raw),
         "step_type": pd.Categorical.from_codes(kind_codes[codes], dtype=step_type_dtype()),
-    })
-    extra = frame.drop(columns=[c for c in _MAPPED if c in frame.columns]).reset_index(drop=True)
-    out = pd.concat([out, extra], axis=1)
+    }
+    for name in frame.columns:  # NewareNDA's other columns, after the schema ones
+        if name not in _MAPPED and name not in out:
+            out[name] = frame[name].array if not isinstance(frame[name].dtype, np.dtype) \
+                else frame[name].to_numpy()
     if meta is not None:
         present, first = np.unique(codes[codes >= 0], return_index=True)
         meta["techniques"] = [str(names[c]) for c in present[np.argsort(first)]]
