@@ -22,7 +22,6 @@ def test_read_summary_and_csv_conversion(corpus, tmp_path, capsys):
 
 
 def test_read_parquet_round_trip(corpus, tmp_path):
-    pytest.importorskip("pyarrow")
     src = corpus / "neware" / "new_nda_file.nda"
     out = tmp_path / "x.parquet"
     assert main(["read", str(src), "--to", "parquet", "-o", str(out)]) == 0

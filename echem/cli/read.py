@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from echem.errors import EchemError
 from echem.io import read
 from echem.output import atomic_write
 from echem.schema import Measurement
@@ -56,11 +55,6 @@ def run(args: argparse.Namespace) -> int:
         if args.to == "csv":
             atomic_write(out, lambda tmp: data.to_csv(tmp, index=False))
         else:
-            try:
-                import pyarrow  # noqa: F401
-            except ImportError as exc:
-                raise EchemError("writing Parquet needs pyarrow: pip install 'echem-liag[parquet]'",
-                                 out) from exc
             atomic_write(out, lambda tmp: data.to_parquet(tmp, index=False))
         print(f"wrote:       {out}")
     return 0

@@ -113,6 +113,23 @@ def write(result: ExperimentResult, folder: str | Path, out: str | Path) -> Path
     return out
 
 
+def write_csv(table: pd.DataFrame, path: Path) -> None:
+    """A table as CSV through Arrow's writer (a 1,000,000-row data table: ~1 s, pandas: ~10 s);
+    categorical columns as their labels. Columns Arrow cannot type (mixed Python objects) go
+    through pandas' writer instead."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    try:
+        arrow = pa.Table.from_pandas(table.reset_index(drop=True), preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        table.to_csv(path, index=False)
+        return
+    fields = [pa.field(f.name, pa.string()) if pa.types.is_dictionary(f.type) else f
+              for f in arrow.schema]
+    pacsv.write_csv(arrow.cast(pa.schema(fields)), path)
+
+
 def _write_all(result: ExperimentResult, folder: Path, stage: Path) -> None:
     (stage / MARKER).write_text("written by echem report; this folder is replaced on the next run\n")
     result.summary().to_csv(stage / "summary.csv", index=False)
@@ -133,7 +150,7 @@ def _write_all(result: ExperimentResult, folder: Path, stage: Path) -> None:
                       for m in cell.metrics]).to_csv(d / "metrics.csv", index=False)
         for tname, table in cell.tables.items():
             if table is not None:
-                table.to_csv(d / f"{tname}.csv", index=False)
+                write_csv(table, d / f"{tname}.csv")
         for fig in cell.figures:
             (d / f"{fig.name}.png").write_bytes(fig.png)
             (d / f"{fig.name}.svg").write_text(fig.svg)
