@@ -10,7 +10,8 @@ from typing import Callable
 def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place.
 
-    If ``write`` fails the temporary file is removed and ``path`` is left as it was.
+    If ``write`` fails the temporary file is removed and ``path`` is left as it was. The file gets
+    the permissions of a newly created file (0666 less the umask).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -18,6 +19,9 @@ def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
     os.close(fd)
     tmp_path = Path(tmp)
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp's file is private; an output is not
         write(tmp_path)
         os.replace(tmp_path, path)
     except BaseException:

@@ -27,7 +27,7 @@ from echem import cycling, eis, nucleation, symmetric
 from echem.errors import EchemError
 from echem.io import read
 from echem.manifest import Cell, Experiment, check_compliance, load_manifest, manifest_path
-from echem.protocol import Protocol, parse_protocol
+from echem.protocol import CellBuild, Protocol
 from echem.results import CellResult, FileRecord, Figure, Metric, sha256_file
 
 #: per-cell metrics of summary.csv, in order, with units
@@ -84,6 +84,10 @@ class ExperimentResult:
 
 def _render(fig, name: str, caption: str) -> Figure:
     png, svg = io.BytesIO(), io.StringIO()
+    engine = fig.get_layout_engine()
+    if engine is not None:  # lay out once, not again for each of the two formats
+        engine.execute(fig)
+        fig.set_layout_engine("none")
     fig.savefig(png, format="png", dpi=110)
     fig.savefig(svg, format="svg")
     try:  # pyplot figures stay registered until closed; plain Figures are just dropped
@@ -302,8 +306,9 @@ def infer_experiment(folder: Path) -> tuple[Experiment, list[str]]:
             pass  # analyse_cell will report it
         name = f"default-{kind}"
         if name not in protocols:
-            protocols[name] = parse_protocol({"protocol": {"title": f"defaults for a {kind} cell"},
-                                              "cell": {"type": kind}}, name=name)
+            # no schedule and no impedance settings: nothing to comply with, default analyses
+            protocols[name] = Protocol(name=name, title=f"defaults for a {kind} cell",
+                                       cell=CellBuild(type=kind))
         cells.append(Cell(id=path.stem, type=kind, anode="unknown", protocol=name,
                           files=(path.resolve(),), area_cm2=1.0))
     exp = Experiment(path=Path(folder) / "experiment.toml", title=f"{Path(folder).name} (inferred)",

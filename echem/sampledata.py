@@ -546,8 +546,6 @@ def generate(out_dir: str | Path = "sample_data", seed: int = SEED) -> list[Path
         files[spec.cell_id] = [name]
     text = _manifest_text(files).encode("utf-8")
     written.append(atomic_write(out / "experiment.toml", lambda tmp: tmp.write_bytes(text)))
-    for p in written:  # atomic_write's temporary files are private (0600); data files are not
-        p.chmod(0o644)
     return written
 
 

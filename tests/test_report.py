@@ -189,3 +189,22 @@ files = ["sym-Li4Ag_cycling.csv", "sym-Li4Ag_PEIS_C01.mpt"]
     assert console == [], console
     assert "alert(1)" in dom.stdout  # shown as text ...
     assert "<script>alert(1)" not in dom.stdout.replace(CHECK_SCRIPT, "")  # ... never as a script
+
+
+def test_without_a_manifest_cells_are_inferred_and_the_report_says_so(tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for name in ("full-Li4Ag_cycling.csv", "sym-Li9Ag4_PEIS_C02.mpt"):
+        shutil.copy(SAMPLE / name, folder)
+    out = tmp_path / "out"
+    assert main(["report", str(folder), "-o", str(out), "--db", str(tmp_path / "r.sqlite"),
+                 "--quiet", "--jobs", "1"]) == 0
+    rows = _rows(out / "summary.csv")
+    assert set(rows) == {"full-Li4Ag_cycling", "sym-Li9Ag4_PEIS_C02"}
+    assert rows["full-Li4Ag_cycling"]["cell_type"] == "full"   # voltage stays above 2 V
+    # the impedance is fitted with the default circuit even without a protocol
+    assert _num(rows["sym-Li9Ag4_PEIS_C02"]["R_SEI_ohm"]) == pytest.approx(25.20, rel=0.03)
+    # retention of the last cycle against cycle 1, as no protocol names a cycle: 72.1 % at 50
+    assert _num(rows["full-Li4Ag_cycling"]["retention_cycle"]) == 50
+    assert abs(_num(rows["full-Li4Ag_cycling"]["capacity_retention_pct"]) - 72.1) <= 1.0
+    assert "no experiment.toml; cells were inferred" in (out / "report.html").read_text()
