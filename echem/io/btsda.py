@@ -473,18 +473,23 @@ def datetimes(col: pd.Series) -> pd.Series:
 # grid -> Measurement
 # --------------------------------------------------------------------------------------------
 
+def _columns(header: list, start: int = 0) -> list[tuple[int, str]]:
+    """(position, name) of the non-empty header cells from ``start``; repeated names get .1, .2"""
+    out, seen = [], {}
+    for j, h in enumerate(header):
+        if j >= start and not _empty(h):
+            name = _norm_text(h)
+            k = seen.get(name, 0)
+            seen[name] = k + 1
+            out.append((j, name if k == 0 else f"{name}.{k}"))
+    return out
+
+
 def _frame(rows: list[list], header: list, start: int = 0) -> pd.DataFrame:
     """DataFrame of ``rows`` under the non-empty header cells (by position, from ``start``)."""
-    cols = [(j, _norm_text(h)) for j, h in enumerate(header) if j >= start and not _empty(h)]
-    names, seen = [], {}
-    for _, name in cols:
-        k = seen.get(name, 0)
-        seen[name] = k + 1
-        names.append(name if k == 0 else f"{name}.{k}")
-    data = {}
-    for (j, _), name in zip(cols, names):
-        data[name] = [r[j] if j < len(r) else "" for r in rows]
-    return pd.DataFrame(data, columns=names, dtype=object)
+    cols = _columns(header, start)
+    data = {name: [r[j] if j < len(r) else "" for r in rows] for j, name in cols}
+    return pd.DataFrame(data, columns=[name for _, name in cols], dtype=object)
 
 
 def normalize_table(raw: pd.DataFrame, fields: dict) -> pd.DataFrame:
@@ -945,14 +950,9 @@ def read_csv(path: str | Path) -> Measurement:
     if len(table) != len(numbers):
         rows = [_split(ln, delim) for ln in lines]
         return parse_grid(rows, path, meta=meta)
-    cols = [(j, _norm_text(c)) for j, c in enumerate(header) if j >= lead and not _empty(c)]
-    names, seen = [], {}
-    for _, name in cols:
-        k = seen.get(name, 0)
-        seen[name] = k + 1
-        names.append(name if k == 0 else f"{name}.{k}")
-    raw = pd.DataFrame({name: (table[j] if j in table.columns else "")
-                        for (j, _), name in zip(cols, names)}, columns=names)
+    cols = _columns(header, lead)
+    raw = pd.DataFrame({name: (table[j] if j in table.columns else "") for j, name in cols},
+                       columns=[name for _, name in cols])
     return _flat(raw, numbers, path, meta)
 
 
