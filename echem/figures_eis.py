@@ -6,10 +6,45 @@ as (Z_fit - Z)/|Z| in %.
 """
 from __future__ import annotations
 
+import copy
+import re
+
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogFormatterSciNotation
 
 from echem.eis import EISFit, KKResult, _arc_blocks, parse_circuit
+
+
+_MATHTEXT_POWER = re.compile(r"\$\\mathdefault\{([-−]?)(?:([0-9.]+)\\times)?10\^\{([-−]?\d+)\}\}\$")
+_MATHTEXT_PLAIN = re.compile(r"\$\\mathdefault\{([-−]?[0-9.]+)\}\$")
+_SUPERSCRIPT = str.maketrans("-−0123456789", "⁻⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+class _UnicodeLogFormatter(LogFormatterSciNotation):
+    """Matplotlib's log-axis labels (10^k, 2×10^k; the same ticks labelled) written with
+    Unicode superscripts instead of mathtext, which is parsed again at every save and made the
+    three log axes of :func:`eis_figure` cost more than all else drawn."""
+
+    def __call__(self, x, pos=None):
+        label = super().__call__(x, pos)
+        m = _MATHTEXT_POWER.fullmatch(label)
+        if m:
+            sign, coeff, exp = m.groups()
+            return f"{'−' if sign else ''}{coeff + '×' if coeff else ''}10{exp.translate(_SUPERSCRIPT)}"
+        m = _MATHTEXT_PLAIN.fullmatch(label)
+        return m.group(1) if m else label
+
+
+def _plain_log_labels(ax) -> None:
+    """Log axes of ``ax`` labelled by :class:`_UnicodeLogFormatter` (major and minor ticks)."""
+    for axis in (ax.xaxis, ax.yaxis):
+        for fmt, put in ((axis.get_major_formatter(), axis.set_major_formatter),
+                         (axis.get_minor_formatter(), axis.set_minor_formatter)):
+            if type(fmt) is LogFormatterSciNotation:  # the log scale's own, settings kept
+                new = copy.copy(fmt)
+                new.__class__ = _UnicodeLogFormatter
+                put(new)
 
 
 def _axes(ax, figsize=(5, 4.5)):
@@ -74,6 +109,8 @@ def bode(res: EISFit, ax=None, title=None) -> Figure:
                  label="-phase data")
     ax2.semilogx(fd, -np.degrees(np.angle(zd)), "-", color="C1", label="-phase fit")
     ax2.set_ylabel("-phase / °")
+    _plain_log_labels(ax)
+    _plain_log_labels(ax2)
     lines = ax.get_lines() + ax2.get_lines()
     ax.legend(lines, [ln.get_label() for ln in lines], fontsize=8, loc="center left")
     if title:
@@ -96,6 +133,7 @@ def residuals(res: EISFit, ax=None, kk: KKResult | None = None, title=None) -> F
     ax.axhline(0, color="0.7", lw=0.5)
     ax.set_xlabel("frequency / Hz")
     ax.set_ylabel("residual / % of |Z|")
+    _plain_log_labels(ax)
     ax.legend(fontsize=8, loc="upper left")
     if title:
         ax.set_title(title)

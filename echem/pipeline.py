@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 import traceback
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ matplotlib.use("Agg")
 import numpy as np
 import pandas as pd
 
-from echem import cycling, eis, nucleation, symmetric
+from echem import cycling, symmetric
 from echem.errors import EchemError
 from echem.io import read
 from echem.manifest import Cell, Experiment, check_compliance, load_manifest, manifest_path
@@ -90,11 +91,9 @@ def _render(fig, name: str, caption: str) -> Figure:
         fig.set_layout_engine("none")
     fig.savefig(png, format="png", dpi=110)
     fig.savefig(svg, format="svg")
-    try:  # pyplot figures stay registered until closed; plain Figures are just dropped
-        import matplotlib.pyplot as plt
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is not None:  # pyplot figures stay registered until closed; plain Figures are dropped
         plt.close(fig)
-    except Exception:
-        pass
     return Figure(name, caption, png.getvalue(), svg.getvalue())
 
 
@@ -106,7 +105,7 @@ def _split(meas) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     else:
         is_eis = np.zeros(len(d), dtype=bool)
     eis_rows = d[is_eis] if is_eis.any() else None
-    rest = d[~is_eis]
+    rest = d[~is_eis] if eis_rows is not None else d  # no copy of a long series without spectra
     cyc = None
     if len(rest) and {"time_s", "voltage_V", "current_mA"} <= set(rest.columns):
         if (rest["current_mA"].abs() > 0).any():
@@ -116,6 +115,7 @@ def _split(meas) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
 
 def _eis_metrics(cell: Cell, protocol: Protocol, eis_rows: pd.DataFrame, res: CellResult,
                  source: str) -> None:
+    from echem import eis  # imported where needed: impedance.py brings altair and pyplot along
     imp = protocol.impedance
     circuit = imp.circuit if imp else eis.DEFAULT_CIRCUIT
     names = imp.names if imp else dict(eis.DEFAULT_NAMES)
@@ -156,7 +156,7 @@ def _eis_metrics(cell: Cell, protocol: Protocol, eis_rows: pd.DataFrame, res: Ce
 
 def _symmetric_metrics(cell: Cell, protocol: Protocol, data: pd.DataFrame, res: CellResult) -> None:
     a = protocol.analysis
-    from echem import figures_cycling
+    from echem import figures_cycling, nucleation
     nuc = nucleation.overpotential(data, a.nucleation_step)
     if nuc is not None:
         res.metrics.append(Metric("nucleation_overpotential_mV", nuc.eta_mV, "mV"))

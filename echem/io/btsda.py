@@ -40,6 +40,7 @@ into a realistic BTSDA export (step and cycle rows computed from the records as 
 """
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 import io
 import re
@@ -52,7 +53,7 @@ import pandas as pd
 
 from echem.errors import CorruptFileError, UnsupportedFileError
 from echem.output import atomic_write
-from echem.schema import Measurement, finalize
+from echem.schema import STEP_TYPES, Measurement, finalize, step_type_dtype
 
 #: how many lines from the top may hold the header lines
 HEAD_LINES = 40
@@ -413,6 +414,9 @@ def durations_s(col: pd.Series, unit: str = "") -> np.ndarray:
         return col.dt.total_seconds().to_numpy(dtype="float64")
     if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
         return col.to_numpy(dtype="float64") * factor
+    fast = _hms_column(col)
+    if fast is not None:
+        return fast
     out = pd.Series(np.nan, index=col.index)
     if col.dtype == object:
         objects = col.map(lambda v: isinstance(v, (_dt.timedelta, _dt.time))).astype(bool)
@@ -436,13 +440,63 @@ def durations_s(col: pd.Series, unit: str = "") -> np.ndarray:
     return out.to_numpy(dtype="float64")
 
 
-def _hms_seconds(text: np.ndarray) -> np.ndarray:
+_HMS_PLAIN = r"^\d+:\d{1,2}:\d{1,2}(\.\d+)?$"
+
+
+def _arrow_strings(col: pd.Series):
+    """The Arrow array of a column of pandas' Arrow-backed string dtype without missing cells,
+    else None."""
+    if col.dtype == object or not pd.api.types.is_string_dtype(col) \
+            or getattr(col.dtype, "storage", None) != "pyarrow" or col.hasnans:
+        return None
+    import pyarrow as pa
+    return pa.chunked_array(pa.array(col.array))
+
+
+def _hms_column(col: pd.Series) -> np.ndarray | None:
+    """Seconds of a text column whose every cell is ``h:mm:ss(.ms)`` (surrounding blanks allowed),
+    computed in Arrow without leaving it; None for any other column (the general path)."""
+    arr = _arrow_strings(col)
+    if arr is None or len(arr) == 0:
+        return None
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pc.utf8_trim_whitespace(arr)
+    if not pc.all(pc.match_substring_regex(text, _HMS_PLAIN)).as_py():
+        return None
+    parts = pc.list_flatten(pc.split_pattern(text, ":"))
+    hms = pc.cast(parts, pa.float64()).to_numpy(zero_copy_only=False).reshape(-1, 3)
+    return hms[:, 0] * 3600 + hms[:, 1] * 60 + hms[:, 2]
+
+
+def _datetimes_arrow(col: pd.Series) -> pd.Series | None:
+    """A text column of ISO 8601 date-times without zone parsed in Arrow (the same instants as
+    :func:`datetimes`, which pandas parses), or None when Arrow does not take every cell."""
+    arr = _arrow_strings(col)
+    if arr is None or len(arr) == 0:
+        return None
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pc.utf8_trim_whitespace(arr)
+    if pc.max(pc.utf8_length(text)).as_py() > 26:  # beyond microseconds pandas keeps ns
+        return None
+    try:
+        stamps = pc.cast(text, pa.timestamp("us"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    return pd.Series(stamps.to_numpy(), dtype="datetime64[us]")
+
+
+def _hms_seconds(text) -> np.ndarray:
     """Seconds of ``h:mm:ss(.ms)`` strings (hours may exceed 24), NaN for anything else; parsed in
     Arrow's compute kernels, not row by row in Python (a 1,000,000-row export: ~0.3 s, not ~10 s)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    arr = pa.array(text, type=pa.string(), from_pandas=True)
+    arr = text if isinstance(text, (pa.Array, pa.ChunkedArray)) else \
+        pa.array(text, type=pa.string(), from_pandas=True)
     ok = pc.fill_null(pc.match_substring_regex(arr, r"^\d+:\d{1,2}:\d{1,2}(\.\d+)?$"), False)
     out = np.full(len(arr), np.nan)
     if not pc.any(ok).as_py():
@@ -458,6 +512,9 @@ def datetimes(col: pd.Series) -> pd.Series:
     col = col.reset_index(drop=True)
     if pd.api.types.is_datetime64_any_dtype(col):
         return col
+    fast = _datetimes_arrow(col)
+    if fast is not None:
+        return fast
     if pd.api.types.is_string_dtype(col) and col.dtype != object:
         text = col.str.strip()  # vectorized for pandas' string dtypes
     else:
@@ -589,9 +646,11 @@ def _build(raw: pd.DataFrame, path: Path, *, lines=None, parent: pd.DataFrame | 
         else:
             step = None
     if names is not None:
-        names = pd.Series(names).reset_index(drop=True).astype(object)
-        kinds = {v: step_type_of(v) for v in pd.unique(names)}
-        step_type = names.map(kinds).to_numpy()
+        # each distinct name classified once (missing names -> code -1 -> "other")
+        codes, uniques = pd.factorize(pd.Series(names).reset_index(drop=True))
+        kinds = [STEP_TYPES.index(step_type_of(v)) for v in uniques] + [STEP_TYPES.index("other")]
+        step_type = pd.Categorical.from_codes(np.asarray(kinds, dtype=np.int8)[codes],
+                                              dtype=step_type_dtype())
     else:
         step_type = None
 
@@ -648,7 +707,7 @@ def _build(raw: pd.DataFrame, path: Path, *, lines=None, parent: pd.DataFrame | 
         cur = _numbers(col("current")).to_numpy() * fmap["current"][2]
         _check_numbers(cur, "current", raw[fmap["current"][0]], lines, path)
         if step_type is not None:
-            dis = np.isin(step_type, list(_DISCHARGE_TYPES))
+            dis = np.asarray(step_type.isin(list(_DISCHARGE_TYPES)), dtype=bool)
             if dis.any() and not np.any(cur < 0) and np.any(cur[dis] > 0):
                 cur = np.where(dis, -cur, cur)
                 meta.setdefault("warnings", []).append(
@@ -881,6 +940,40 @@ def _base_meta(path: Path, fmt: str) -> dict:
             "source": str(path), "format": fmt, "truncated": False}
 
 
+class _LazyLines:
+    """``text.splitlines()``, split only as far as it is looked at: the first lines of a large file
+    from its beginning, the whole text only when all of it is asked for."""
+
+    def __init__(self, text: str, cut: bool):
+        self.text, self.cut = text, cut
+        self._all = None
+        self._head = text[:1 << 16].splitlines()
+        if len(text) > 1 << 16:
+            self._head = self._head[:-1]  # may end inside a line
+
+    def all(self) -> list[str]:
+        if self._all is None:
+            self._all = self.text.splitlines()
+        return self._all
+
+    def __getitem__(self, key):
+        if isinstance(key, slice) and key.start in (None, 0) and key.step is None \
+                and key.stop is not None and 0 <= key.stop < len(self._head):
+            return self._head[key]
+        if isinstance(key, int) and 0 <= key < len(self._head):
+            return self._head[key]
+        return self.all()[key]
+
+    def __iter__(self):
+        return iter(self.all())
+
+    def __len__(self) -> int:
+        return len(self.all())
+
+    def __bool__(self) -> bool:
+        return bool(self._head) or bool(self.all())
+
+
 #: a line holding nothing but whitespace, between two others (a literal first character keeps
 #: the search fast over a large file)
 _BLANK_LINE = re.compile(r"\n[ \t\r\f\v]*\n")
@@ -893,7 +986,7 @@ def read_csv(path: str | Path) -> Measurement:
         data = path.read_bytes()
     except OSError as exc:
         raise CorruptFileError(f"cannot read the file: {exc.strerror or exc}", path) from exc
-    if not data.strip():
+    if not data or data.isspace():  # (not data.strip(), without copying a large file)
         raise CorruptFileError("the file is empty", path)
     decoded = _decode(data)
     if decoded is None:
@@ -909,13 +1002,13 @@ def read_csv(path: str | Path) -> Measurement:
     text, encoding, cut_char = decoded
     meta = _base_meta(path, "btsda-csv")
     meta["encoding"] = encoding
-    lines = text.lstrip("\ufeff").splitlines()
+    lines = _LazyLines(text.lstrip("\ufeff"), cut_char)
     if cut_char:
         lines = lines[:-1]
         meta["truncated"] = True
         meta.setdefault("warnings", []).append(
             "the file ends inside a character: it was cut off; the incomplete last row was dropped")
-    if not lines or (len(lines) == 1 and not text.endswith(("\n", "\r"))):
+    if not lines or (len(lines[:2]) == 1 and not text.endswith(("\n", "\r"))):
         raise CorruptFileError("the file is cut off inside its first line (no complete header)", path)
     head = [ln for ln in lines[:HEAD_LINES] if ln.strip()]
     delim = _delimiter(max(head[:3], key=len) if head else lines[0])
@@ -926,8 +1019,17 @@ def read_csv(path: str | Path) -> Measurement:
     if _is_nested(head_rows, h) or '"' in text[:4096]:
         rows = [_split(ln, delim) for ln in lines]
         return parse_grid(rows, path, meta=meta, check_last=check_last)
-    # flat layout: the body through pandas' C parser (the same cells as splitting the lines)
+    # flat layout: the body through Arrow's CSV reader when it takes the file as it is (the
+    # usual case); else, or when a cell is bad (the message names its line), pandas' C parser
     _header_meta(head_rows, h, meta)
+    if not cut_char:
+        trial = copy.deepcopy(meta)
+        try:
+            meas = _flat_arrow(data, text, encoding, h, head_rows[h], delim, path, trial, check_last)
+        except CorruptFileError:
+            meas = None
+        if meas is not None:
+            return meas
     if check_last:
         start = max(h + 1, len(lines) - 152)
         tail = [_split(ln, delim) for ln in lines[start:]]
@@ -954,6 +1056,101 @@ def read_csv(path: str | Path) -> Measurement:
     raw = pd.DataFrame({name: (table[j] if j in table.columns else "") for j, name in cols},
                        columns=[name for _, name in cols])
     return _flat(raw, numbers, path, meta)
+
+
+#: line ends other than \n, \r\n and \r that str.splitlines also splits at
+_LINE_ENDS = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_ODD_LINE_ENDS = (b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e")
+_ODD_LINE_ENDS_UTF8 = ("\x85".encode(), "\u2028".encode(), "\u2029".encode())
+_NUMBER_KINDS = {"count", "voltage", "current", "charge", "energy", "pct"}
+
+
+def _flat_arrow(data: bytes, text: str, encoding: str, h: int, header: list, delim: str,
+                path: Path, meta: dict, check_last: bool) -> Measurement | None:
+    """The flat record table read by Arrow's CSV reader (no row-by-row Python), or None when
+    this file needs the general path: other line ends than \\n/\\r\\n/\\r, GBK text beyond
+    ASCII in the body, rows of differing lengths, or a cell of a number column that is not a
+    number. The cells are those of the general path: no quoting, blank lines skipped, number
+    columns parsed as float64, every other column kept as text. Raises CorruptFileError as
+    ``_build`` does, without line numbers (the caller then takes the general path for them)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    if encoding not in ("utf-8", "gbk") or text.startswith("\ufeff"):
+        return None
+    codec = "utf-8" if encoding == "utf-8" else "gb18030"
+    ends = []
+    for m in _LINE_ENDS.finditer(text):
+        if m.group() not in ("\n", "\r\n", "\r"):
+            return None
+        ends.append(m)
+        if len(ends) == h + 1:
+            break
+    if len(ends) < h + 1:
+        return None
+    start_char = ends[-1].end()
+    bom = 3 if encoding == "utf-8" and data.startswith(b"\xef\xbb\xbf") else 0
+    ascii_text = text.isascii()
+    start = bom + (start_char if ascii_text else len(text[:start_char].encode(codec)))
+    if any(data.find(b, start) >= 0 for b in _ODD_LINE_ENDS):
+        return None
+    if not ascii_text:
+        if encoding == "gbk" and not data[start:].isascii():
+            return None
+        if any(data.find(b, start) >= 0 for b in _ODD_LINE_ENDS_UTF8):
+            return None
+    end = len(data)
+    if check_last:  # the last row may be cut off: judged as the general path does
+        n_tail, chunk = 152, 1 << 16
+        while True:
+            lo = max(start_char, len(text) - chunk)
+            tail = text[lo:].splitlines(keepends=True)
+            if lo > start_char:
+                tail = tail[1:]  # may begin inside a line
+            if len(tail) >= n_tail or lo == start_char:
+                break
+            chunk *= 4
+        tail = tail[-n_tail:]
+        rows = [_split(ln.rstrip("\r\n"), delim) for ln in tail]
+        kept = _drop_cut_row(rows, 0, meta, [header])
+        if len(kept) < len(rows):
+            end = len(data) - len("".join(tail[len(kept):]).encode(codec))
+    body = pa.py_buffer(data)[start:end]
+    first = text[start_char:start_char + 65536].lstrip("\r\n").splitlines()
+    if not first or not first[0].strip():
+        return None
+    n_fields = len(first[0].split(delim))
+    cols = _columns(header, _lead(header))
+    kinds = {}
+    for j, name in cols:
+        m = match_header(name, RECORD_FIELDS)
+        kinds[j] = m[1] if m else None
+    types = {f"f{j}": (pa.float64() if kinds.get(j) in _NUMBER_KINDS else pa.string())
+             for j in range(n_fields)}
+    try:
+        table = pacsv.read_csv(
+            pa.BufferReader(body),
+            read_options=pacsv.ReadOptions(column_names=list(types)),
+            parse_options=pacsv.ParseOptions(delimiter=delim, quote_char=False, escape_char=False,
+                                             newlines_in_values=False, ignore_empty_lines=True),
+            convert_options=pacsv.ConvertOptions(column_types=types, null_values=[],
+                                                 true_values=[], false_values=[],
+                                                 strings_can_be_null=False,
+                                                 quoted_strings_can_be_null=False))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    n = table.num_rows
+    if n == 0:
+        return None
+    raw = {}
+    for j, name in cols:
+        if j >= n_fields:
+            raw[name] = pd.Series([""] * n, dtype=object)
+            continue
+        c = table.column(j)
+        raw[name] = pd.Series(c.to_numpy()) if pa.types.is_floating(c.type) else c.to_pandas()
+    return _flat(pd.DataFrame(raw, columns=[name for _, name in cols], copy=False), None, path,
+                 meta)
 
 
 def read_xlsx(path: str | Path) -> Measurement:
