@@ -9,6 +9,7 @@ files and cells go on.
 from __future__ import annotations
 
 import io
+import multiprocessing
 import os
 import sys
 import traceback
@@ -351,7 +352,10 @@ def run(folder: str | Path, *, jobs: int | None = None,
             if progress:
                 progress(len(results), len(tasks), results[-1])
     else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        # forkserver: workers start from a clean server process, not as forks of this one,
+        # which may already run Arrow's reader threads (forking those can deadlock a worker)
+        with ProcessPoolExecutor(max_workers=jobs,
+                                 mp_context=multiprocessing.get_context("forkserver")) as pool:
             for r in pool.map(_analyse, tasks):
                 results.append(r)
                 if progress:
