@@ -225,14 +225,13 @@ def analyse_cell(cell: Cell, protocol: Protocol) -> CellResult:
     measurements = []
     for path in cell.files:
         try:
-            record = FileRecord(str(path), sha256_file(path), Path(path).stat().st_size)
+            digest, size = sha256_file(path), Path(path).stat().st_size
             meas = read(path)
         except (EchemError, OSError) as exc:
             res.warnings.append(f"unreadable file: {exc}")
             res.info.setdefault("unreadable", []).append(str(path))
             continue
-        res.files.append(FileRecord(record.path, record.sha256, record.size_bytes,
-                                    meas.meta.get("format", "")))
+        res.files.append(FileRecord(str(path), digest, size, meas.meta.get("format", "")))
         measurements.append(meas)
         res.warnings += [f"{Path(path).name}: {w}" for w in meas.meta.get("warnings", [])]
         if meas.meta.get("truncated"):
@@ -245,7 +244,6 @@ def analyse_cell(cell: Cell, protocol: Protocol) -> CellResult:
             cyc_parts.append((meas, cyc))
         if imp is not None:
             eis_parts.append((meas, imp))
-    steps = []
     for meas, imp in eis_parts:
         _guard(res, "impedance", lambda: _eis_metrics(cell, protocol, imp, res, meas.meta["source"]))
     if cyc_parts:
@@ -254,9 +252,9 @@ def analyse_cell(cell: Cell, protocol: Protocol) -> CellResult:
             res.warnings.append(f"{len(cyc_parts)} cycling files: analysed the longest, "
                                 f"{Path(meas.meta['source']).name}")
         res.tables["data"] = data
-        steps.append(_guard(res, "step table", lambda: cycling.step_table(data)))
-        if steps[-1] is not None:
-            res.tables["step_table"] = steps[-1]
+        step_table = _guard(res, "step table", lambda: cycling.step_table(data))
+        if step_table is not None:
+            res.tables["step_table"] = step_table
         res.metrics.append(Metric("test_duration_h",
                                   float(data["time_s"].max() - data["time_s"].min()) / 3600, "h"))
         if cell.type == "symmetric":
@@ -334,12 +332,9 @@ def run(folder: str | Path, *, jobs: int | None = None,
         raise EchemError("not a folder", folder)
     warnings: list[str] = []
     if manifest_path(folder).exists():
+        # a listed file that is missing is reported on its cell (unreadable), like a corrupt one
         exp = load_manifest(folder, check_files=False)
         inferred = False
-        for cell in exp.cells:
-            for f in cell.files:
-                if not Path(f).exists():
-                    warnings.append(f"{f}: listed for cell {cell.id} in experiment.toml but missing")
     else:
         exp, warnings = infer_experiment(folder)
         inferred = True
@@ -361,7 +356,6 @@ def run(folder: str | Path, *, jobs: int | None = None,
                 if progress:
                     progress(len(results), len(tasks), r)
     unreadable = [u for r in results for u in r.info.get("unreadable", [])]
-    unreadable += [w.split(":")[0] for w in warnings if "but missing" in w]
     out = ExperimentResult(exp, results, warnings, unreadable, inferred)
     cross_reference(out)
     return out

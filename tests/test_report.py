@@ -208,3 +208,26 @@ def test_without_a_manifest_cells_are_inferred_and_the_report_says_so(tmp_path):
     assert _num(rows["full-Li4Ag_cycling"]["retention_cycle"]) == 50
     assert abs(_num(rows["full-Li4Ag_cycling"]["capacity_retention_pct"]) - 72.1) <= 1.0
     assert "no experiment.toml; cells were inferred" in (out / "report.html").read_text()
+
+
+def test_a_listed_but_missing_file_is_reported_like_an_unreadable_one(tmp_path, capsys):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    shutil.copy(SAMPLE / "sym-Li4Ag_PEIS_C01.mpt", folder)
+    (folder / "experiment.toml").write_text("""
+[experiment]
+title = "one file missing"
+[[cell]]
+id = "c1"
+type = "symmetric"
+anode = "Li4Ag"
+area_cm2 = 0.7854
+protocol = "symmetric-li-ag"
+files = ["sym-Li4Ag_PEIS_C01.mpt", "gone.csv"]
+""")
+    code = main(["report", str(folder), "-o", str(tmp_path / "out"), "--db",
+                 str(tmp_path / "r.sqlite"), "--quiet", "--jobs", "1"])
+    assert code == 1
+    assert "gone.csv" in capsys.readouterr().err
+    row = _rows(tmp_path / "out" / "summary.csv")["c1"]
+    assert _num(row["R_SEI_ohm"]) == pytest.approx(12.10, rel=0.03)  # the present file is analysed

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
             latest = db.latest(con)
             if latest.empty:
                 raise EchemError("the database holds no results", path)
-            comp = compare(latest.rename(columns={"cell_id": "cell_id"}))
+            comp = compare(latest)
             print(comp.measured.to_string())
             print()
             for s in comp.sentences:
