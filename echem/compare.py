@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from echem.errors import EchemError
 
@@ -278,6 +277,7 @@ def _criterion(c: Criterion, measured, censored, table, ranking, pos) -> dict:
     m_order = _order_text(phases, mg)
     rho = rp = tau = tp = np.nan
     if n >= 2 and np.ptp(mg) > 0 and np.ptp(dg) > 0:
+        from scipy import stats  # here: importing scipy.stats costs 0.7 s, a report of one phase skips it
         res = stats.spearmanr(dg, mg)
         rho, rp = float(res.statistic), float(res.pvalue)
         kt = stats.kendalltau(dg, mg)

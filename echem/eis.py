@@ -18,9 +18,12 @@ spectrum and times it against impedance.py's ``CustomCircuit.fit``.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import math
 import re
+import sys
+import types
 from dataclasses import dataclass, field
 from itertools import combinations, product
 
@@ -28,11 +31,32 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares, nnls
 
-from impedance.models.circuits import elements as _elements
-from impedance.models.circuits.fitting import calculateCircuitLength
-from impedance.validation import linKK
 
-from echem.errors import FitError
+class _ImportedOnUse(types.ModuleType):
+    """Stands in for a module in ``sys.modules`` until one of its attributes is used; then the
+    real module is imported (replacing the stand-in there) and the attribute comes from it."""
+
+    def __getattr__(self, attr):
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        return getattr(importlib.import_module(self.__name__), attr)
+
+
+def _defer_altair() -> None:
+    """impedance.py imports its plotting helpers, and with them altair (0.55 s here, a third of
+    importing this module), whenever any of its modules is imported; echem uses its elements
+    and linKK, never those helpers. Until something uses it, ``altair`` is a stand-in."""
+    if "altair" not in sys.modules and importlib.util.find_spec("altair") is not None:
+        sys.modules["altair"] = _ImportedOnUse("altair")
+
+
+_defer_altair()
+
+from impedance.models.circuits import elements as _elements  # noqa: E402
+from impedance.models.circuits.fitting import calculateCircuitLength  # noqa: E402
+from impedance.validation import linKK  # noqa: E402
+
+from echem.errors import FitError  # noqa: E402
 
 DEFAULT_CIRCUIT = "R0-p(R1,CPE1)-p(R2,CPE2)"
 DEFAULT_NAMES = {"R1": "R_SEI", "R2": "R_ct"}

@@ -261,10 +261,10 @@ def _name(m: Measurement) -> str:
 def steps_summary(data: pd.DataFrame) -> pd.DataFrame:
     """Per running step: cycle, step_type, |I| (mA, median over the constant-current part),
     capacity (mAh), end voltage, min and max voltage, start and end time (s)."""
-    d = data
-    if "step_type" in d.columns:
-        d = d[d["step_type"].astype(str) != "eis"]
-    d = d.dropna(subset=["current_mA"])
+    keep = data["current_mA"].notna().to_numpy()
+    if "step_type" in data.columns:
+        keep = keep & (data["step_type"] != "eis").to_numpy()
+    d = data if keep.all() else data[keep]  # (no copy of a long series that needs none)
     if d.empty:
         return pd.DataFrame(columns=["step", "cycle", "step_type", "abs_current_mA", "capacity_mAh",
                                      "end_voltage_V", "min_voltage_V", "max_voltage_V", "start_s", "end_s"])

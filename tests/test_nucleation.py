@@ -104,3 +104,21 @@ def test_first_lithiation_dip_of_the_neware_export(corpus):
     assert r.step == 2
     assert r.eta_mV == pytest.approx((top - bottom) * 1000, abs=0.3)
     assert r.dip_voltage_V == pytest.approx(bottom, abs=2e-4)
+
+
+@pytest.mark.parametrize("n", [3, 4, 11, 120, 400])
+def test_theil_sen_equals_scipy(n):
+    # the plateau's line is scipy.stats.theilslopes' (slope and intercept), written out in numpy
+    from scipy import stats
+
+    from echem.nucleation import _theil_sen
+    rng = np.random.default_rng(n)
+    x = np.sort(rng.uniform(0, 600, n))
+    y = -0.02 + 1e-6 * x + rng.normal(0, 1e-4, n)
+    y[::5] += 3e-3                      # outliers the median ignores
+    if n > 4:
+        x[3] = x[2]                     # a tied x: that pair has no slope
+    slope, intercept = _theil_sen(x, y)
+    ref = stats.theilslopes(y, x)
+    assert slope == pytest.approx(ref.slope, rel=1e-12, abs=1e-15)
+    assert intercept == pytest.approx(ref.intercept, rel=1e-12, abs=1e-15)

@@ -80,6 +80,24 @@ def test_outputs_are_all_there(report):
     assert not list(out.parent.glob(".report.*"))  # no staging folder left behind
 
 
+def test_data_csv_holds_the_records_of_the_instrument_file(report):
+    # cells/<id>/data.csv is written while the cell is analysed (a background thread in the
+    # worker); it must hold every record of the cycling export, as the reader gives them
+    import numpy as np
+    import pandas as pd
+
+    from echem import read
+    _, out, _ = report
+    for cell in ("sym-Li_cycling", "full-Li4Ag_cycling"):
+        cell_id = cell.replace("_cycling", "")
+        got = pd.read_csv(out / "cells" / cell_id / "data.csv")
+        src = read(SAMPLE / f"{cell}.csv").data
+        assert len(got) == len(src) > 1000
+        for col in ("time_s", "voltage_V", "current_mA", "capacity_mAh"):
+            np.testing.assert_allclose(got[col].to_numpy(), src[col].to_numpy(), rtol=1e-12, atol=0)
+        assert (got["step_type"].to_numpy() == src["step_type"].astype(str).to_numpy()).all()
+
+
 def test_second_run_leaves_the_database_unchanged(report, tmp_path):
     _, _, db = report
 

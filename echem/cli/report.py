@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from echem import db, pipeline
+from echem import db
 from echem.report import write
 
 
@@ -55,8 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if manifest_path(args.folder).exists():
         n_files = sum(len(c.files) for c in load_manifest(args.folder, check_files=False).cells)
     progress = Progress(sys.stderr.isatty() and not args.quiet, n_files)
-    result = pipeline.run(args.folder, jobs=args.jobs, progress=progress)
-    write.write(result, args.folder, args.output)
+    result = write.report(args.folder, args.output, jobs=args.jobs, progress=progress)
     con = db.connect(args.db)
     added = db.ingest(con, args.folder, result.cells, __version__)
     con.close()

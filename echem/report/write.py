@@ -16,12 +16,16 @@ import sys
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 import pandas as pd
 
 from echem.errors import EchemError
-from echem.pipeline import ExperimentResult
 from echem.report.html import ReportData, render
+from echem.results import CellResult
+
+if TYPE_CHECKING:
+    from echem.pipeline import ExperimentResult
 
 MARKER = ".echem-report"
 COMPARISON_COLUMNS = ("criterion", "dft_quantity", "measured_metric", "dft_order", "measured_order",
@@ -46,6 +50,20 @@ def safe_name(text: str) -> str:
     """A file-system-safe folder name for a cell id."""
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("._") or "cell"
     return name[:80]
+
+
+def cell_folders(cell_ids) -> list[str]:
+    """The folder name under ``cells/`` of each cell id, in order: :func:`safe_name`, with ``_``
+    appended until it is unique."""
+    used: set[str] = set()
+    names = []
+    for cell_id in cell_ids:
+        name = safe_name(cell_id)
+        while name in used:
+            name += "_"
+        used.add(name)
+        names.append(name)
+    return names
 
 
 def report_data(result: ExperimentResult, folder: Path) -> ReportData:
@@ -88,6 +106,34 @@ def _flatten(d: dict, prefix: str = "") -> dict:
 
 def write(result: ExperimentResult, folder: str | Path, out: str | Path) -> Path:
     """Write every output of ``result`` to ``out`` (replacing an earlier report there)."""
+    return _staged(out, lambda stage: _write_all(result, Path(folder), stage))
+
+
+def report(folder: str | Path, out: str | Path, *, jobs: int | None = None,
+           progress: Callable | None = None) -> ExperimentResult:
+    """Process ``folder`` (:func:`echem.pipeline.run`) and write its report to ``out``.
+
+    Each cell's folder is written by the process that analyses the cell (its long data table
+    while the analyses run), so long tables are never sent between processes or held until the
+    end; the rest follows, and the staged folder then replaces ``out``.
+    """
+    from echem import pipeline
+
+    box = {}
+
+    def make(stage: Path) -> None:
+        box["result"] = result = pipeline.run(folder, jobs=jobs, progress=progress,
+                                              cells_dir=stage / "cells")
+        _write_all(result, Path(folder), stage, cells_written=True)
+
+    _staged(out, make)
+    return box["result"]
+
+
+def _staged(out: str | Path, make: Callable[[Path], None]) -> Path:
+    """Call ``make(stage)`` on a new staging folder beside ``out``, then put it in place of
+    ``out``. An existing ``out`` must be an earlier report (it holds the marker file) or empty;
+    this is checked before ``make`` runs. On any failure the stage is removed, ``out`` kept."""
     out = Path(out)
     if out.exists() and not (out / MARKER).exists():
         if not out.is_dir() or any(out.iterdir()):
@@ -99,7 +145,7 @@ def write(result: ExperimentResult, folder: str | Path, out: str | Path) -> Path
     os.umask(umask)
     os.chmod(stage, 0o777 & ~umask)  # mkdtemp makes it private; a report folder is not
     try:
-        _write_all(result, Path(folder), stage)
+        make(stage)
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
             os.replace(out, old / "x")
@@ -130,7 +176,23 @@ def write_csv(table: pd.DataFrame, path: Path) -> None:
     pacsv.write_csv(arrow.cast(pa.schema(fields)), path)
 
 
-def _write_all(result: ExperimentResult, folder: Path, stage: Path) -> None:
+def write_cell(cell: CellResult, d: Path, *, skip: tuple[str, ...] = ()) -> None:
+    """A cell's folder: metrics.csv, a CSV per table (but those named in ``skip``), the figures
+    as PNG and SVG, warnings.txt when there are warnings."""
+    d.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame([{"metric": m.name, "value": m.value, "stderr": m.stderr, "unit": m.unit}
+                  for m in cell.metrics]).to_csv(d / "metrics.csv", index=False)
+    for tname, table in cell.tables.items():
+        if table is not None and tname not in skip:
+            write_csv(table, d / f"{tname}.csv")
+    for fig in cell.figures:
+        (d / f"{fig.name}.png").write_bytes(fig.png)
+        (d / f"{fig.name}.svg").write_text(fig.svg)
+    if cell.warnings:
+        (d / "warnings.txt").write_text("\n".join(cell.warnings) + "\n")
+
+
+def _write_all(result: ExperimentResult, folder: Path, stage: Path, cells_written: bool = False) -> None:
     (stage / MARKER).write_text("written by echem report; this folder is replaced on the next run\n")
     result.summary().to_csv(stage / "summary.csv", index=False)
     comp = result.comparison
@@ -138,22 +200,7 @@ def _write_all(result: ExperimentResult, folder: Path, stage: Path) -> None:
     for fig in result.comparison_figures:
         (stage / f"{fig.name}.png").write_bytes(fig.png)
         (stage / f"{fig.name}.svg").write_text(fig.svg)
-    used: set[str] = set()
-    for cell in result.cells:
-        name = safe_name(cell.cell_id)
-        while name in used:
-            name += "_"
-        used.add(name)
-        d = stage / "cells" / name
-        d.mkdir(parents=True)
-        pd.DataFrame([{"metric": m.name, "value": m.value, "stderr": m.stderr, "unit": m.unit}
-                      for m in cell.metrics]).to_csv(d / "metrics.csv", index=False)
-        for tname, table in cell.tables.items():
-            if table is not None:
-                write_csv(table, d / f"{tname}.csv")
-        for fig in cell.figures:
-            (d / f"{fig.name}.png").write_bytes(fig.png)
-            (d / f"{fig.name}.svg").write_text(fig.svg)
-        if cell.warnings:
-            (d / "warnings.txt").write_text("\n".join(cell.warnings) + "\n")
+    if not cells_written:
+        for cell, name in zip(result.cells, cell_folders(c.cell_id for c in result.cells)):
+            write_cell(cell, stage / "cells" / name)
     (stage / "report.html").write_text(render(report_data(result, folder)), encoding="utf-8")
