@@ -35,8 +35,11 @@ def raw():
     return bf.load_raw(corpus_path())
 
 
-def assert_schema_equal(data: pd.DataFrame, exp: pd.DataFrame, time_atol: float = 0.0):
+def assert_schema_equal(data: pd.DataFrame, exp: pd.DataFrame, time_atol: float = 0.0,
+                        atol: dict | None = None):
+    """Equal schema columns; ``atol`` may give a column's absolute tolerance (default 1e-12)."""
     assert len(data) == len(exp)
+    atol = dict({"time_s": time_atol}, **(atol or {}))
     for col in SCHEMA:
         if col == "step_type":
             assert (data[col].astype(str).to_numpy() == exp[col].astype(str).to_numpy()).all()
@@ -44,8 +47,7 @@ def assert_schema_equal(data: pd.DataFrame, exp: pd.DataFrame, time_atol: float 
             np.testing.assert_array_equal(data[col].to_numpy(), exp[col].to_numpy(), err_msg=col)
         else:
             np.testing.assert_allclose(data[col].to_numpy(float), exp[col].to_numpy(float),
-                                       rtol=1e-12, atol=time_atol if col == "time_s" else 1e-12,
-                                       err_msg=col)
+                                       rtol=1e-12, atol=atol.get(col, 1e-12), err_msg=col)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -193,7 +195,8 @@ def test_nested_writer_computes_cycles_and_steps_as_btsda_does(raw, tmp_path):
     exp = bf.cycles_table(raw)
     np.testing.assert_allclose(cyc["charge_capacity_mAh"], exp["chg_mAh"], rtol=1e-12)
     np.testing.assert_allclose(cyc["discharge_capacity_mAh"], exp["dchg_mAh"], rtol=1e-12)
-    np.testing.assert_allclose(cyc["coulombic_efficiency_pct"], exp["eff_pct"], rtol=1e-12)
+    # the efficiency is written with 3 decimals
+    np.testing.assert_allclose(cyc["coulombic_efficiency_pct"], exp["eff_pct"], rtol=0, atol=5e-4)
     # energies are integrated from V and I by the writer; the instrument integrated its own
     # samples: per step they agree to 0.5 % where there is energy
     inst = bf.steps_table(raw)["energy_mWh"].to_numpy()
@@ -220,13 +223,43 @@ def synthetic_records() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: half the last written decimal, as BTSDA writes numbers: times to 1 ms, voltage with 4 decimals,
+#: current and capacity with 8 in A/Ah (flat) or 5 in mA/mAh (nested): 5e-6 mA/mAh either way
+RESOLUTION = {"time_s": 5e-4, "voltage_V": 5e-5, "current_mA": 5e-6, "capacity_mAh": 5e-6}
+
+
 @pytest.mark.parametrize("writer", [btsda.write_flat_csv, btsda.write_nested_csv])
-@pytest.mark.parametrize("time_format,atol", [("s", 0.0), ("hms", 5e-4)])
-def test_writers_round_trip_every_step_type(writer, time_format, atol, tmp_path):
+@pytest.mark.parametrize("time_format", ["s", "hms"])
+def test_writers_round_trip_every_step_type(writer, time_format, tmp_path):
     rec = synthetic_records()
     m = read(writer(rec, tmp_path / "syn.csv", time_format=time_format, language="zh",
                     encoding="gbk"))
-    assert_schema_equal(m.data, rec, time_atol=atol)
+    assert_schema_equal(m.data, rec, atol=RESOLUTION)
+    # what is read back is the value rounded to the written decimals
+    cap = rec["capacity_mAh"].to_numpy()
+    np.testing.assert_allclose(m.data["capacity_mAh"], np.round(cap, 5), rtol=0, atol=1e-12)
+    assert (m.data["capacity_mAh"] != cap).any()  # the profile has capacities below 1e-5 mAh
+
+
+def test_flat_writer_writes_numbers_as_btsda_does(tmp_path):
+    """Fields as in the corpus export: ``00:01:00``, ``2.9176``, ``0.00000000``, whole-second
+    dates; milliseconds only where a time has them."""
+    rec = pd.DataFrame({"time_s": [0.0, 60.0, 3600.0 * 150 + 1],
+                        "voltage_V": [2.917, 2.91764, -0.00001],
+                        "current_mA": [0.0, 0.15708, -1234.5], "capacity_mAh": [0.0, 1.0, 2.5e-6],
+                        "cycle": [1, 1, 2], "step": [1, 2, 3],
+                        "step_type": ["rest", "cc_charge", "cc_discharge"]})
+    lines = btsda.write_flat_csv(rec, tmp_path / "f.csv").read_bytes().decode().split("\r\n")
+    assert lines[1].split(",")[:9] == ["1", "1", "1", "Rest", "00:00:00", "00:00:00", "0.00000000",
+                                       "2.9170", "0.00000000"]
+    assert lines[2].split(",")[4:9] == ["00:01:00", "00:01:00", "0.00015708", "2.9176", "0.00100000"]
+    assert lines[3].split(",")[4:9] == ["149:59:01", "150:00:01", "-1.23450000", "0.0000",
+                                        "0.00000000"]
+    assert lines[3].endswith(",2024-01-07 06:00:01") and lines[-1] == ""
+    rec["time_s"] += 0.25
+    fields = btsda.write_flat_csv(rec, tmp_path / "g.csv").read_bytes().decode().split("\r\n")[2]
+    fields = fields.split(",")
+    assert fields[5] == "00:01:00.250" and fields[-1] == "2024-01-01 00:01:00.250"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -332,6 +365,29 @@ def test_random_bytes(tmp_path):
         read_fast(p)
     with pytest.raises(EchemError):
         btsda.read_csv(p)
+
+
+def test_quoted_header_names(raw, tmp_path, monkeypatch):
+    """Header names in quotes (as pyarrow's CSV writer or Excel may write them) lose them; such
+    a file is read through Arrow, not row by row, unless quotes come below the header too."""
+    data = corpus_path().read_bytes()
+    at = data.index(b"\n")
+    header = b",".join(b'"' + name + b'"' for name in data[:at].split(b","))
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_bytes(header + data[at:])
+    cells = tmp_path / "cells.csv"  # quoted text cells too: row by row, as before
+    cells.write_bytes(header + data[at:].replace(b",Rest,", b',"Rest",'))
+    m = read(cells)
+    assert m.meta["column_map"]["voltage"] == "Voltage(V)"
+    assert_schema_equal(m.data, bf.expected(raw))
+
+    def row_by_row(*args, **kwargs):
+        raise AssertionError("read row by row")
+    monkeypatch.setattr(btsda, "parse_grid", row_by_row)
+    m = read(quoted)
+    assert m.meta["layout"] == "flat" and m.meta["column_map"]["voltage"] == "Voltage(V)"
+    assert_schema_equal(m.data, bf.expected(raw))
+    assert list(m.data.columns) == list(read(corpus_path()).data.columns)
 
 
 def test_damaged_value_names_the_line(tmp_path):

@@ -36,7 +36,8 @@ A file cut inside a character, inside its header lines, or with no complete reco
 :class:`~echem.errors.CorruptFileError` (the last two) or is flagged as truncated (the first).
 
 The writers :func:`write_flat_csv` and :func:`write_nested_csv` turn a common-schema DataFrame
-into a realistic BTSDA export (step and cycle rows computed from the records as BTSDA does).
+into a realistic BTSDA export (step and cycle rows computed from the records as BTSDA does,
+numbers with the decimals BTSDA writes), formatted column by column in Arrow, not row by row.
 """
 from __future__ import annotations
 
@@ -462,6 +463,9 @@ def _hms_column(col: pd.Series) -> np.ndarray | None:
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    fast = _hms_one_shape(arr.combine_chunks())
+    if fast is not None:
+        return fast
     text = pc.utf8_trim_whitespace(arr)
     if not pc.all(pc.match_substring_regex(text, _HMS_PLAIN)).as_py():
         return None
@@ -470,23 +474,101 @@ def _hms_column(col: pd.Series) -> np.ndarray | None:
     return hms[:, 0] * 3600 + hms[:, 1] * 60 + hms[:, 2]
 
 
+_HMS_BYTES = re.compile(rb"(\d+):(\d{1,2}):(\d{1,2})(?:\.(\d+))?")
+
+
+def _digits(b: np.ndarray, first: np.ndarray, width: int) -> np.ndarray:
+    """int64 of the ``width`` ASCII digits of ``b`` from each of the positions ``first``."""
+    out = b[first].astype(np.int64) - 48
+    for k in range(1, width):
+        out *= 10
+        out += b[first + k]
+        out -= 48
+    return out
+
+
+def _hms_one_shape(arr) -> np.ndarray | None:
+    """Seconds of an Arrow string array whose cells are all ``h:mm:ss(.f)`` of one shape (the
+    minute, second and fraction digits as many in every cell as in the first; hours of any
+    length), read off its bytes with numpy; None for anything else (blanks, nulls, mixed shapes).
+
+    The same numbers as Arrow's parse of the parts: hours and minutes are whole, and seconds
+    ``ss.f`` are computed as the integer ``ssf`` divided by ``10**len(f)``, which IEEE division
+    rounds correctly, as a correctly rounded parse of the text does."""
+    import pyarrow as pa
+
+    n = len(arr)
+    if n == 0 or arr.null_count or not (pa.types.is_string(arr.type)
+                                        or pa.types.is_large_string(arr.type)):
+        return None
+    _, offsets, values = arr.buffers()
+    if values is None:
+        return None
+    off = np.frombuffer(offsets, dtype=np.int32 if pa.types.is_string(arr.type) else np.int64)
+    off = off[arr.offset:arr.offset + n + 1].astype(np.int64)
+    b = np.frombuffer(values, dtype=np.uint8)[off[0]:off[-1]]
+    off -= off[0]
+    starts, ends = off[:-1], off[1:]
+    m = _HMS_BYTES.fullmatch(b[starts[0]:ends[0]].tobytes())
+    if m is None:
+        return None
+    mw, sw, fw = len(m[2]), len(m[3]), len(m[4] or b"")
+    if sw + fw > 15:  # beyond exact integers in float64
+        return None
+    dot = ends - (fw + 1)
+    c2 = (dot if fw else ends) - (sw + 1)
+    c1 = c2 - (mw + 1)
+    hw = c1 - starts  # hour digits
+    if hw.min() < 1 or hw.max() > 15:
+        return None
+    # every byte a digit, ':' or '.'; two colons (and one point) a cell, where the first cell has
+    # them: then every cell has the first's shape
+    if np.count_nonzero(b == 58) != 2 * n or np.count_nonzero(b == 46) != (n if fw else 0) \
+            or np.count_nonzero(b == 47) or np.count_nonzero((b - np.uint8(46)) < 13) != len(b):
+        return None
+    if not (np.all(b[c1] == 58) and np.all(b[c2] == 58) and (not fw or np.all(b[dot] == 46))):
+        return None
+    hours = b[c1 - 1].astype(np.int64) - 48
+    scale = 1
+    for k in range(1, int(hw.max())):
+        scale *= 10
+        more = np.flatnonzero(hw > k)
+        hours[more] += (b[c1[more] - 1 - k].astype(np.int64) - 48) * scale
+    minutes = _digits(b, c1 + 1, mw)
+    secs = _digits(b, c2 + 1, sw)
+    if fw:
+        secs = (secs * 10 ** fw + _digits(b, dot + 1, fw)) / 10.0 ** fw
+    return hours.astype(np.float64) * 3600 + minutes.astype(np.float64) * 60 + secs
+
+
 def _datetimes_arrow(col: pd.Series) -> pd.Series | None:
     """A text column of ISO 8601 date-times without zone parsed in Arrow (the same instants as
     :func:`datetimes`, which pandas parses), or None when Arrow does not take every cell."""
     arr = _arrow_strings(col)
     if arr is None or len(arr) == 0:
         return None
+    import pyarrow.compute as pc
+
+    # the cells as they are (Arrow takes none with blanks around it), else trimmed
+    stamps = _arrow_stamps(arr)
+    if stamps is None:
+        stamps = _arrow_stamps(pc.utf8_trim_whitespace(arr))
+    if stamps is None:
+        return None
+    return pd.Series(stamps.to_numpy(), dtype="datetime64[us]")
+
+
+def _arrow_stamps(text):
+    """Arrow's timestamp[us] of every cell of an Arrow text array, or None if one fails."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    text = pc.utf8_trim_whitespace(arr)
     if pc.max(pc.utf8_length(text)).as_py() > 26:  # beyond microseconds pandas keeps ns
         return None
     try:
-        stamps = pc.cast(text, pa.timestamp("us"))
+        return pc.cast(text, pa.timestamp("us"))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
-    return pd.Series(stamps.to_numpy(), dtype="datetime64[us]")
 
 
 def _hms_seconds(text) -> np.ndarray:
@@ -613,7 +695,7 @@ def _build(raw: pd.DataFrame, path: Path, *, lines=None, parent: pd.DataFrame | 
             "no voltage column was found in the BTSDA record header (looked for Voltage(V), "
             "电压(V) and their spellings); export the record layer with its voltage column", path)
     n = len(raw)
-    out = pd.DataFrame(index=range(n))
+    out = {}  # column name -> array of n values (finalize builds the frame once, without copies)
     used = set()
 
     def col(name):
@@ -942,14 +1024,22 @@ def _base_meta(path: Path, fmt: str) -> dict:
 
 class _LazyLines:
     """``text.splitlines()``, split only as far as it is looked at: the first lines of a large file
-    from its beginning, the whole text only when all of it is asked for."""
+    from its beginning, the whole text only when all of it is asked for. ``text`` may be ASCII
+    bytes, then decoded only when all of it is asked for."""
 
-    def __init__(self, text: str, cut: bool):
-        self.text, self.cut = text, cut
+    def __init__(self, text: str | bytes, cut: bool):
+        self._text, self.cut = text, cut
         self._all = None
-        self._head = text[:1 << 16].splitlines()
+        head = text[:1 << 16]
+        self._head = (head.decode("ascii") if isinstance(head, bytes) else head).splitlines()
         if len(text) > 1 << 16:
             self._head = self._head[:-1]  # may end inside a line
+
+    @property
+    def text(self) -> str:
+        if isinstance(self._text, bytes):
+            self._text = self._text.decode("ascii")
+        return self._text
 
     def all(self) -> list[str]:
         if self._all is None:
@@ -988,55 +1078,69 @@ def read_csv(path: str | Path) -> Measurement:
         raise CorruptFileError(f"cannot read the file: {exc.strerror or exc}", path) from exc
     if not data or data.isspace():  # (not data.strip(), without copying a large file)
         raise CorruptFileError("the file is empty", path)
-    decoded = _decode(data)
-    if decoded is None:
-        if b"\x00" in data[:65536] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
-            raise UnsupportedFileError("binary content (NUL bytes): not a BTSDA CSV export", path)
-        try:
-            data.decode("utf-8")
-            where = ""
-        except UnicodeDecodeError as exc:
-            where = f" (first bad byte at offset {exc.start})"
-        raise CorruptFileError(f"the text is neither UTF-8 nor GBK{where}: the file is damaged or "
-                               "in another encoding; export it again from BTSDA", path)
-    text, encoding, cut_char = decoded
+    if data.isascii() and b"\x00" not in data:
+        # the usual export: its bytes are its text (UTF-8), decoded in pieces as they are needed
+        text, encoding, cut_char = None, "utf-8", False
+    else:
+        decoded = _decode(data)
+        if decoded is None:
+            if b"\x00" in data[:65536] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+                raise UnsupportedFileError("binary content (NUL bytes): not a BTSDA CSV export",
+                                           path)
+            try:
+                data.decode("utf-8")
+                where = ""
+            except UnicodeDecodeError as exc:
+                where = f" (first bad byte at offset {exc.start})"
+            raise CorruptFileError(f"the text is neither UTF-8 nor GBK{where}: the file is damaged "
+                                   "or in another encoding; export it again from BTSDA", path)
+        text, encoding, cut_char = decoded
     meta = _base_meta(path, "btsda-csv")
     meta["encoding"] = encoding
-    lines = _LazyLines(text.lstrip("\ufeff"), cut_char)
+    lines = _LazyLines(data if text is None else text.lstrip("\ufeff"), cut_char)
     if cut_char:
         lines = lines[:-1]
         meta["truncated"] = True
         meta.setdefault("warnings", []).append(
             "the file ends inside a character: it was cut off; the incomplete last row was dropped")
-    if not lines or (len(lines[:2]) == 1 and not text.endswith(("\n", "\r"))):
+    ends_line = data.endswith((b"\n", b"\r")) if text is None else text.endswith(("\n", "\r"))
+    if not lines or (len(lines[:2]) == 1 and not ends_line):
         raise CorruptFileError("the file is cut off inside its first line (no complete header)", path)
     head = [ln for ln in lines[:HEAD_LINES] if ln.strip()]
     delim = _delimiter(max(head[:3], key=len) if head else lines[0])
     meta["delimiter"] = delim
-    check_last = not cut_char and not text.endswith(("\n", "\r"))
+    check_last = not cut_char and not ends_line
     head_rows = [_split(ln, delim) for ln in lines[:HEAD_LINES]]
     h = _find_header(head_rows, path)
-    if _is_nested(head_rows, h) or '"' in text[:4096]:
-        rows = [_split(ln, delim) for ln in lines]
-        return parse_grid(rows, path, meta=meta, check_last=check_last)
+    nested = _is_nested(head_rows, h)
+    quoted = '"' in (data[:4096].decode("ascii") if text is None else text[:4096])
     # flat layout: the body through Arrow's CSV reader when it takes the file as it is (the
-    # usual case); else, or when a cell is bad (the message names its line), pandas' C parser
-    _header_meta(head_rows, h, meta)
-    if not cut_char:
+    # usual case; with quotes only in the lines down to the header, whose cells lose them as
+    # in the general path); else, or when a cell is bad (the message names its line), pandas' C
+    # parser, or for quoted cells the general path
+    if not nested and not cut_char:
         trial = copy.deepcopy(meta)
+        _header_meta(head_rows, h, trial)
         try:
-            meas = _flat_arrow(data, text, encoding, h, head_rows[h], delim, path, trial, check_last)
+            meas = _flat_arrow(data, text, encoding, h, head_rows[h], delim, path, trial,
+                               check_last, quoted)
         except CorruptFileError:
             meas = None
         if meas is not None:
             return meas
+    if nested or quoted:
+        rows = [_split(ln, delim) for ln in lines]
+        return parse_grid(rows, path, meta=meta, check_last=check_last)
+    _header_meta(head_rows, h, meta)
+    if text is None:
+        text = lines.text
     if check_last:
         start = max(h + 1, len(lines) - 152)
         tail = [_split(ln, delim) for ln in lines[start:]]
         kept = _drop_cut_row(tail, 0, meta, [head_rows[h]])
         lines = lines[:start + len(kept)]
-    if _BLANK_LINE.search(text) is None and lines[-1].strip():  # no blank line: the usual case
-        numbers = range(h + 2, len(lines) + 1)
+    if _BLANK_LINE.search(text) is None and lines[-1].strip():
+        numbers = range(h + 2, len(lines) + 1)  # no blank line: the usual case
         body = "\n".join(lines[h + 1:])
     else:
         numbers = [i + 1 for i in range(h + 1, len(lines)) if lines[i].strip()]
@@ -1060,28 +1164,40 @@ def read_csv(path: str | Path) -> Measurement:
 
 #: line ends other than \n, \r\n and \r that str.splitlines also splits at
 _LINE_ENDS = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_LINE_ENDS_ASCII = re.compile(rb"\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e]")
 _ODD_LINE_ENDS = (b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e")
 _ODD_LINE_ENDS_UTF8 = ("\x85".encode(), "\u2028".encode(), "\u2029".encode())
 _NUMBER_KINDS = {"count", "voltage", "current", "charge", "energy", "pct"}
 
 
-def _flat_arrow(data: bytes, text: str, encoding: str, h: int, header: list, delim: str,
-                path: Path, meta: dict, check_last: bool) -> Measurement | None:
+def _flat_arrow(data: bytes, text: str | None, encoding: str, h: int, header: list, delim: str,
+                path: Path, meta: dict, check_last: bool, quoted: bool) -> Measurement | None:
     """The flat record table read by Arrow's CSV reader (no row-by-row Python), or None when
     this file needs the general path: other line ends than \\n/\\r\\n/\\r, GBK text beyond
-    ASCII in the body, rows of differing lengths, or a cell of a number column that is not a
-    number. The cells are those of the general path: no quoting, blank lines skipped, number
-    columns parsed as float64, every other column kept as text. Raises CorruptFileError as
-    ``_build`` does, without line numbers (the caller then takes the general path for them)."""
+    ASCII in the body, rows of differing lengths, a cell of a number column that is not a
+    number, or (``quoted``: the first lines hold quotes) a quote below the header line. The
+    cells are those of the general path: no quoting, blank lines skipped, number columns parsed
+    as float64, every other column kept as text. ``text`` is the decoded file, or None when
+    ``data`` is ASCII (then its own text: only the pieces looked at are decoded). Raises
+    CorruptFileError as ``_build`` does, without line numbers (the caller then takes the
+    general path for them)."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    if encoding not in ("utf-8", "gbk") or text.startswith("\ufeff"):
+    if text is not None and (encoding not in ("utf-8", "gbk") or text.startswith("\ufeff")):
         return None
     codec = "utf-8" if encoding == "utf-8" else "gb18030"
+    if text is None:  # ASCII: a position in the bytes is one in the text
+        src, finder, plain_ends = data, _LINE_ENDS_ASCII, (b"\n", b"\r\n", b"\r")
+    else:
+        src, finder, plain_ends = text, _LINE_ENDS, ("\n", "\r\n", "\r")
+
+    def piece(lo: int, hi: int | None = None) -> str:
+        return data[lo:hi].decode("ascii") if text is None else text[lo:hi]
+
     ends = []
-    for m in _LINE_ENDS.finditer(text):
-        if m.group() not in ("\n", "\r\n", "\r"):
+    for m in finder.finditer(src):
+        if m.group() not in plain_ends:
             return None
         ends.append(m)
         if len(ends) == h + 1:
@@ -1090,8 +1206,10 @@ def _flat_arrow(data: bytes, text: str, encoding: str, h: int, header: list, del
         return None
     start_char = ends[-1].end()
     bom = 3 if encoding == "utf-8" and data.startswith(b"\xef\xbb\xbf") else 0
-    ascii_text = text.isascii()
+    ascii_text = text is None or text.isascii()
     start = bom + (start_char if ascii_text else len(text[:start_char].encode(codec)))
+    if quoted and data.find(b'"', start) >= 0:
+        return None
     if any(data.find(b, start) >= 0 for b in _ODD_LINE_ENDS):
         return None
     if not ascii_text:
@@ -1103,8 +1221,8 @@ def _flat_arrow(data: bytes, text: str, encoding: str, h: int, header: list, del
     if check_last:  # the last row may be cut off: judged as the general path does
         n_tail, chunk = 152, 1 << 16
         while True:
-            lo = max(start_char, len(text) - chunk)
-            tail = text[lo:].splitlines(keepends=True)
+            lo = max(start_char, len(src) - chunk)
+            tail = piece(lo).splitlines(keepends=True)
             if lo > start_char:
                 tail = tail[1:]  # may begin inside a line
             if len(tail) >= n_tail or lo == start_char:
@@ -1116,7 +1234,7 @@ def _flat_arrow(data: bytes, text: str, encoding: str, h: int, header: list, del
         if len(kept) < len(rows):
             end = len(data) - len("".join(tail[len(kept):]).encode(codec))
     body = pa.py_buffer(data)[start:end]
-    first = text[start_char:start_char + 65536].lstrip("\r\n").splitlines()
+    first = piece(start_char, start_char + 65536).lstrip("\r\n").splitlines()
     if not first or not first[0].strip():
         return None
     n_fields = len(first[0].split(delim))
@@ -1233,19 +1351,6 @@ WRITE_STEP_NAMES = {
 }
 
 
-def _hms(seconds: float) -> str:
-    """``h:mm:ss.mmm`` with hours running past 24, as BTSDA writes durations."""
-    ms = int(round(float(seconds) * 1000))
-    h, rem = divmod(ms, 3_600_000)
-    m, rem = divmod(rem, 60_000)
-    s, ms = divmod(rem, 1000)
-    return f"{h}:{m:02d}:{s:02d}.{ms:03d}"
-
-
-def _num(x) -> str:
-    return repr(float(x)) if np.isfinite(x) else ""
-
-
 def _derived(records: pd.DataFrame) -> pd.DataFrame:
     """Per-record step time, energy in step and step bookkeeping computed from a schema frame."""
     need = {"time_s", "voltage_V", "current_mA", "capacity_mAh"}
@@ -1284,13 +1389,6 @@ def _derived(records: pd.DataFrame) -> pd.DataFrame:
     return d
 
 
-def _stamp(start: pd.Timestamp, seconds: np.ndarray) -> list[str]:
-    ts = start + pd.to_timedelta(np.round(seconds * 1000).astype(np.int64), unit="ms")
-    frac = np.any(np.round(seconds * 1000) % 1000 != 0)
-    fmt = "%Y-%m-%d %H:%M:%S.%f" if frac else "%Y-%m-%d %H:%M:%S"
-    return [s[:-3] if frac else s for s in ts.strftime(fmt)]
-
-
 _FLAT_HEADERS = {
     "en": ["DataPoint", "Cycle Index", "Step Index", "Step Type", "Time", "Cumulative Time",
            "Current(A)", "Voltage(V)", "Capacity(Ah)", "Chg. Cap.(Ah)", "DChg. Cap.(Ah)",
@@ -1301,9 +1399,128 @@ _FLAT_HEADERS = {
 }
 
 
-def _write_text(path: Path, lines: list[str], encoding: str) -> Path:
+#: decimals BTSDA writes (its flat exports: ``2.9170`` V, ``0.00000000`` A/Ah/Wh); the nested
+#: layout's mA/mAh/mWh keep the same absolute resolution (1e-8 A = 1e-5 mA)
+VOLT_DECIMALS = 4
+A_DECIMALS = 8
+MA_DECIMALS = 5
+PCT_DECIMALS = 3
+S_DECIMALS = 3
+
+
+def _ints_text(values):
+    """Whole numbers as Arrow text (``12``)."""
+    import pyarrow as pa
+
+    return pa.array(np.asarray(values).astype(np.int64)).cast(pa.string())
+
+
+def _padded(values, width: int):
+    """Whole numbers as text with leading zeros to ``width`` digits (``7`` -> ``07``)."""
+    import pyarrow.compute as pc
+
+    return pc.utf8_lpad(_ints_text(values), width=width, padding="0")
+
+
+def _fixed(values, decimals: int):
+    """Numbers as Arrow text with ``decimals`` decimals (``0.00015708``), rounded half to even
+    (a value that rounds to zero has no sign); empty for NaN and infinities."""
+    import pyarrow.compute as pc
+
+    x = np.asarray(values, dtype=np.float64)
+    ok = np.isfinite(x)
+    scaled = np.rint(np.where(ok, x, 0.0) * 10.0 ** decimals).astype(np.int64)
+    whole, frac = np.divmod(np.abs(scaled), 10 ** decimals)
+    text = pc.binary_join_element_wise(_ints_text(whole), _padded(frac, decimals), ".")
+    neg = scaled < 0
+    if neg.any():
+        text = pc.if_else(neg, pc.binary_join_element_wise("-", text, ""), text)
+    if not ok.all():
+        text = pc.if_else(ok, text, "")
+    return text
+
+
+def _hms_text(seconds, ms: bool = False):
+    """Durations as ``hh:mm:ss`` with hours running past 24, as BTSDA writes them, with
+    ``.mmm`` when ``ms`` or when any duration has milliseconds."""
+    import pyarrow.compute as pc
+
+    total = np.rint(np.asarray(seconds, dtype=np.float64) * 1000).astype(np.int64)
+    h, rem = np.divmod(total, 3_600_000)
+    m, rem = np.divmod(rem, 60_000)
+    s, milli = np.divmod(rem, 1000)
+    parts = [_padded(h, 2), ":", _padded(m, 2), ":", _padded(s, 2)]
+    if ms or milli.any():
+        parts += [".", _padded(milli, 3)]
+    return pc.binary_join_element_wise(*parts, "")
+
+
+def _stamps(start: pd.Timestamp, seconds):
+    """``YYYY-mm-dd HH:MM:SS`` of ``start`` plus ``seconds`` (``.mmm`` added when any time has
+    milliseconds), computed from whole milliseconds."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    total = np.rint(np.asarray(seconds, dtype=np.float64) * 1000).astype(np.int64)
+    day, tod = np.divmod(start.value // 1_000_000 + total, 86_400_000)
+    codes, days = pd.factorize(day)
+    dates = pa.array([str(np.datetime64(int(x), "D")) for x in days], type=pa.string())
+    h, rem = np.divmod(tod, 3_600_000)
+    m, rem = np.divmod(rem, 60_000)
+    s, milli = np.divmod(rem, 1000)
+    parts = [pc.take(dates, pa.array(codes)), " ", _padded(h, 2), ":", _padded(m, 2), ":",
+             _padded(s, 2)]
+    if np.any(total % 1000):
+        parts += [".", _padded(milli, 3)]
+    return pc.binary_join_element_wise(*parts, "")
+
+
+def _step_names(step_type: pd.Series, lang: int):
+    """BTSDA step names (English ``lang=0``, Chinese ``1``) of schema step types."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    codes, kinds = pd.factorize(step_type.astype(object))
+    names = [WRITE_STEP_NAMES.get(k, WRITE_STEP_NAMES["other"])[lang] for k in kinds]
+    return pc.take(pa.array(names, type=pa.string()), pa.array(codes))
+
+
+def _durations_text(seconds, time_format: str, ms: bool = False):
+    """Durations as text: ``time_format`` "s" seconds with 3 decimals, else ``hh:mm:ss``
+    (see :func:`_hms_text`)."""
+    if time_format == "s":
+        return _fixed(seconds, S_DECIMALS)
+    return _hms_text(seconds, ms)
+
+
+def _join_fields(columns: list):
+    """CSV lines (without line end) of equally long Arrow text columns; a str is the same text
+    on every line."""
+    import pyarrow.compute as pc
+
+    return pc.binary_join_element_wise(*columns, ",")
+
+
+def _lines_bytes(lines) -> bytes:
+    """The UTF-8 bytes of Arrow text lines, each ended by CRLF."""
+    import pyarrow.compute as pc
+
+    if len(lines) == 0:
+        return b""
+    lines = pc.binary_join_element_wise(lines, "", "\r\n")
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset:]
+    first, last = int(offsets[0]), int(offsets[len(lines)])
+    return lines.buffers()[2].slice(first, last - first).to_pybytes()
+
+
+def _write_text(path: Path, header: list[str], body: bytes, encoding: str) -> Path:
+    """Header lines and a UTF-8 body (lines ending with CRLF) written in ``encoding``."""
     enc = {"utf-8": "utf-8", "utf-8-sig": "utf-8-sig", "gbk": "gbk", "gb18030": "gb18030"}[encoding]
-    payload = ("\r\n".join(lines) + "\r\n").encode(enc)
+    head = "".join(line + "\r\n" for line in header)
+    if enc.startswith("utf-8"):
+        payload = head.encode(enc) + body
+    else:
+        payload = (head + body.decode("utf-8")).encode(enc)
     return atomic_write(path, lambda tmp: tmp.write_bytes(payload))
 
 
@@ -1314,28 +1531,27 @@ def write_flat_csv(records: pd.DataFrame, path: str | Path, *, language: str = "
 
     ``records`` needs time_s, voltage_V, current_mA, capacity_mAh (cycle, step, step_type
     optional). ``language`` "en"/"zh" picks the header names, ``encoding`` "utf-8", "utf-8-sig"
-    (with BOM) or "gbk", ``time_format`` "hms" (``h:mm:ss.mmm``) or "s" (seconds, headers
-    ``Time(s)``). Energies are integrated from V and I within each step. Reading the file back
-    gives the same records (times to 1 ms with "hms").
+    (with BOM) or "gbk", ``time_format`` "hms" (``hh:mm:ss``, with ``.mmm`` when a time has
+    milliseconds) or "s" (seconds with 3 decimals, headers ``Time(s)``). Energies are integrated
+    from V and I within each step. Numbers are written as BTSDA writes them: voltage with 4
+    decimals, current, capacities and energies in A, Ah and Wh with 8; dates to the second (to
+    the ms when a time has milliseconds). Reading the file back gives the same records to that
+    resolution: times to 1 ms, voltage to 0.1 mV, current to 1e-5 mA, capacity to 1e-5 mAh.
     """
     d = _derived(records)
     hdr = list(_FLAT_HEADERS[language])
     if time_format == "s":
         hdr[4], hdr[5] = hdr[4] + "(s)", hdr[5] + "(s)"
-        tfmt = _num
-    else:
-        tfmt = _hms
-    lang = 0 if language == "en" else 1
-    dates = _stamp(pd.Timestamp(start_time), d["time_s"].to_numpy(float))
-    lines = [",".join(hdr)]
-    for i, r in enumerate(d.itertuples(index=False)):
-        lines.append(",".join([
-            str(i + 1), str(int(r.cycle)), str(int(r.step)),
-            WRITE_STEP_NAMES.get(r.step_type, WRITE_STEP_NAMES["other"])[lang],
-            tfmt(r.w_step_time), tfmt(r.time_s), _num(r.current_mA / 1000), _num(r.voltage_V),
-            _num(r.capacity_mAh / 1000), _num(r.w_chg / 1000), _num(r.w_dchg / 1000),
-            _num(r.w_energy / 1000), _num(r.w_echg / 1000), _num(r.w_edchg / 1000), dates[i]]))
-    return _write_text(Path(path), lines, encoding)
+    t = d["time_s"].to_numpy(float)
+    amps = [_fixed(d[c].to_numpy(float) / 1000, A_DECIMALS)
+            for c in ("current_mA", "capacity_mAh", "w_chg", "w_dchg", "w_energy", "w_echg",
+                      "w_edchg")]
+    lines = _join_fields([
+        _ints_text(np.arange(1, len(d) + 1)), _ints_text(d["cycle"]), _ints_text(d["step"]),
+        _step_names(d["step_type"], 0 if language == "en" else 1),
+        _durations_text(d["w_step_time"], time_format), _durations_text(t, time_format), amps[0],
+        _fixed(d["voltage_V"], VOLT_DECIMALS), *amps[1:], _stamps(pd.Timestamp(start_time), t)])
+    return _write_text(Path(path), [",".join(hdr)], _lines_bytes(lines), encoding)
 
 
 _NESTED_HEADERS = {
@@ -1365,38 +1581,56 @@ def write_nested_csv(records: pd.DataFrame, path: str | Path, *, language: str =
     duration, final capacity and energy, start and end voltage; record rows the step time,
     voltage, current (mA), capacity (mAh), energy (mWh) and the absolute time (``Realtime``, from
     which a reader gets the test time; ms precision is written when times are fractional).
-    Options as in :func:`write_flat_csv`.
+    Options as in :func:`write_flat_csv`, durations as ``hh:mm:ss.mmm`` (the headers say
+    ``h:min:s.ms``). Numbers at the flat export's resolution: voltage with 4 decimals, mA, mAh
+    and mWh with 5 (1e-8 A = 1e-5 mA), the efficiency with 3.
     """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     d = _derived(records)
     cyc_h, step_h, rec_h = (list(x) for x in _NESTED_HEADERS[language])
     unit = "(s)" if time_format == "s" else "(h:min:s.ms)"
     step_h[3] += unit
     rec_h[3] += unit
-    tfmt = _num if time_format == "s" else _hms
     lang = 0 if language == "en" else 1
-    dates = _stamp(pd.Timestamp(start_time), d["time_s"].to_numpy(float))
     steps = d.groupby("w_run", sort=False).agg(
         cycle=("cycle", "first"), step_type=("step_type", "first"), dur=("w_step_time", "last"),
         cap=("capacity_mAh", "last"), en=("w_energy", "last"), v0=("voltage_V", "first"),
         v1=("voltage_V", "last"), chg=("w_chg", "last"), dchg=("w_dchg", "last"),
         echg=("w_echg", "last"), edchg=("w_edchg", "last"))
-    lines = [",".join(cyc_h), ",".join(step_h), ",".join(rec_h)]
-    rec_id = 0
-    groups = dict(tuple(d.groupby("w_run", sort=False)))
-    cyc_run = (steps["cycle"] != steps["cycle"].shift()).cumsum()
-    for _, cs in steps.groupby(cyc_run, sort=False):
-        qc, qd = cs["chg"].sum(), cs["dchg"].sum()
-        eff = 100.0 * qd / qc if qc > 0 else 0.0
-        lines.append(",".join([str(int(cs["cycle"].iloc[0])), _num(qc), _num(qd), _num(eff),
-                               _num(cs["echg"].sum()), _num(cs["edchg"].sum())]))
-        for run, s in cs.iterrows():
-            name = WRITE_STEP_NAMES.get(s.step_type, WRITE_STEP_NAMES["other"])[lang]
-            lines.append(",".join(["", str(int(run)), name, tfmt(s.dur), _num(s.cap), _num(s.en),
-                                   _num(s.v0), _num(s.v1)]))
-            g = groups[run]
-            for j, r in zip(g.index, g.itertuples(index=False)):
-                rec_id += 1
-                lines.append(",".join(["", "", str(rec_id), tfmt(r.w_step_time), _num(r.voltage_V),
-                                       _num(r.current_mA), _num(r.capacity_mAh), _num(r.w_energy),
-                                       dates[j]]))
-    return _write_text(Path(path), lines, encoding)
+    cyc_run = (steps["cycle"] != steps["cycle"].shift()).cumsum().to_numpy()  # 1, 1, 2, ...
+    cycles = steps.groupby(cyc_run, sort=False).agg(
+        cycle=("cycle", "first"), qc=("chg", "sum"), qd=("dchg", "sum"), ec=("echg", "sum"),
+        ed=("edchg", "sum"))
+    qc = cycles["qc"].to_numpy(float)
+    eff = np.where(qc > 0, 100.0 * cycles["qd"].to_numpy(float) / np.where(qc > 0, qc, 1.0), 0.0)
+    cycle_lines = _join_fields([
+        _ints_text(cycles["cycle"]), _fixed(qc, MA_DECIMALS), _fixed(cycles["qd"], MA_DECIMALS),
+        _fixed(eff, PCT_DECIMALS), _fixed(cycles["ec"], MA_DECIMALS),
+        _fixed(cycles["ed"], MA_DECIMALS)])
+    step_lines = _join_fields([
+        "", _ints_text(steps.index), _step_names(steps["step_type"], lang),
+        _durations_text(steps["dur"], time_format, ms=True), _fixed(steps["cap"], MA_DECIMALS),
+        _fixed(steps["en"], MA_DECIMALS), _fixed(steps["v0"], VOLT_DECIMALS),
+        _fixed(steps["v1"], VOLT_DECIMALS)])
+    t = d["time_s"].to_numpy(float)
+    record_lines = _join_fields([
+        "", "", _ints_text(np.arange(1, len(d) + 1)),
+        _durations_text(d["w_step_time"], time_format, ms=True),
+        _fixed(d["voltage_V"], VOLT_DECIMALS), _fixed(d["current_mA"], MA_DECIMALS),
+        _fixed(d["capacity_mAh"], MA_DECIMALS), _fixed(d["w_energy"], MA_DECIMALS),
+        _stamps(pd.Timestamp(start_time), t)])
+    # line order: each cycle row, then each of its steps' row followed by the step's records
+    run = d["w_run"].to_numpy()  # 1, 1, ..., 2, ... (steps in order)
+    first = np.flatnonzero(np.r_[True, run[1:] != run[:-1]])  # first record of each step
+    n_steps = len(first)
+    step_pos = first + np.arange(n_steps) + cyc_run  # records before + step rows before + cycles
+    cyc_first = np.flatnonzero(np.r_[True, cyc_run[1:] != cyc_run[:-1]])  # first step of each
+    cycle_pos = step_pos[cyc_first] - 1
+    record_pos = np.arange(len(d)) + run + cyc_run[run - 1]
+    order = np.empty(len(cycle_pos) + n_steps + len(d), dtype=np.int64)
+    order[np.concatenate([cycle_pos, step_pos, record_pos])] = np.arange(len(order))
+    lines = pc.take(pa.concat_arrays([cycle_lines, step_lines, record_lines]), pa.array(order))
+    return _write_text(Path(path), [",".join(cyc_h), ",".join(step_h), ",".join(rec_h)],
+                       _lines_bytes(lines), encoding)
