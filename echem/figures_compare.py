@@ -6,24 +6,30 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from echem.compare import METRICS, Comparison
+from echem.plotting import set_margins_in, text_width_in
+
+LINE_IN = 1.2 / 72  # height of a line of text per point of font size, inches
 
 
 def comparison_figure(comp: Comparison, group_scores=None) -> Figure:
     """Left: DFT group scores (0 worst .. 1 best) of the measured phases, best DFT phase on top.
     Right: the measured metrics per phase, coloured by measured rank (1 = best), values printed."""
     phases = list(comp.dft_order)
-    fig = Figure(figsize=(11, 0.9 + 0.55 * max(len(phases), 2)), layout="constrained")
+    groups: list[str] = []
+    fig = Figure(figsize=(11, 0.9 + 0.55 * max(len(phases), 2)))
     ax1, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.5]})
     if group_scores is not None and len(phases):
         gs = group_scores.reindex(phases)
         ax1.imshow(gs.to_numpy(dtype=float), cmap="Greens", vmin=0, vmax=1, aspect="auto")
-        ax1.set_xticks(range(gs.shape[1]), [c.replace("_", " ") for c in gs.columns], rotation=20)
+        groups = [c.replace("_", " ") for c in gs.columns]
+        ax1.set_xticks(range(gs.shape[1]), groups, rotation=20)
         for i in range(gs.shape[0]):
             for j in range(gs.shape[1]):
                 v = gs.iat[i, j]
                 ax1.text(j, i, "" if np.isnan(v) else f"{v:.2f}", ha="center", va="center", fontsize=8)
     ax1.set_yticks(range(len(phases)), phases)
-    ax1.set_title("DFT scores (higher is better)", fontsize=10)
+    # titles with y given: not re-placed from the tick labels at each save
+    ax1.set_title("DFT scores (higher is better)", fontsize=10, y=1.0)
     metrics = [m for m in METRICS if m in comp.measured.columns]
     ranks = np.full((len(phases), len(metrics)), np.nan)
     r = comp.rankings
@@ -34,12 +40,23 @@ def comparison_figure(comp: Comparison, group_scores=None) -> Figure:
                 ranks[i, j] = hit["rank"].iloc[0]
     n = max(len(phases), 2)
     ax2.imshow(1 - (ranks - 1) / (n - 1), cmap="Blues", vmin=-0.2, vmax=1.2, aspect="auto")
-    ax2.set_xticks(range(len(metrics)), [f"{METRICS[m][1]}\n({METRICS[m][2]})" for m in metrics],
-                   fontsize=8)
+    labels = [f"{METRICS[m][1]}\n({METRICS[m][2]})" for m in metrics]
+    ax2.set_xticks(range(len(metrics)), labels, fontsize=8)
     ax2.set_yticks(range(len(phases)), phases)
     for i, p in enumerate(phases):
         for j, m in enumerate(metrics):
             v = comp.measured.at[p, m] if p in comp.measured.index else np.nan
             ax2.text(j, i, "" if np.isnan(v) else f"{v:.3g}", ha="center", va="center", fontsize=8)
-    ax2.set_title("measured (darker = better rank)", fontsize=10)
+    ax2.set_title("measured (darker = better rank)", fontsize=10, y=1.0)
+    # fixed margins (inches) sized from the labels, instead of a layout engine: the phases left of
+    # each panel, below them the group names (10 pt, turned 20 degrees) or two lines of 8 pt
+    rows_in = text_width_in(phases, 10) + 0.2
+    turn = np.radians(20)
+    bottom = max(np.sin(turn) * text_width_in(groups, 10) + np.cos(turn) * 10 * LINE_IN,
+                 2 * 8 * LINE_IN) + 0.15
+    right = 0.1
+    if labels:  # the last metric's label, centred under its column, may run past the axes
+        column_in = (fig.get_figwidth() - 2 * rows_in - right) * 1.5 / 2.5 / len(labels)
+        right += max(0.0, text_width_in(labels[-1:], 8) / 2 - column_in / 2)
+    set_margins_in(fig, left=rows_in, right=right, bottom=bottom, top=0.3, wgap=rows_in)
     return fig

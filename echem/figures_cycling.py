@@ -14,10 +14,23 @@ from matplotlib.figure import Figure
 
 from echem.cycling import cycle_table, prepare
 from echem.nucleation import NucleationResult, overpotential
-from echem.plotting import decimate_minmax
+from echem.plotting import decimate_minmax, set_margins_in, text_width_in, ytick_labels_width_in
 from echem.symmetric import FailureResult, PolarizationResult, failure, polarization
 
 N_COLUMNS = 2000
+
+
+def _margins(fig: Figure, axes, hgap: float = 0.0, right: float = 0.2, twins=()) -> None:
+    """Fixed margins (inches) around one column of ``axes``: room on the left for their widest y
+    tick label and the y label (on the right likewise for ``twins``, axes from ``twinx``), a line
+    of tick labels and the x label below, a title above. Cheaper than a layout engine, which
+    measures every label again at every save."""
+    margins = dict(bottom=0.5, top=0.3, hgap=hgap)
+    set_margins_in(fig, left=0.8, right=right, **margins)  # final heights first: they set the ticks
+    if twins:
+        right = max(ytick_labels_width_in(ax) for ax in twins) + 0.36
+    set_margins_in(fig, left=max(ytick_labels_width_in(ax) for ax in axes) + 0.36, right=right,
+                   **margins)
 
 
 def voltage_time_figure(data: pd.DataFrame, nucleation: NucleationResult | None = None, *,
@@ -30,14 +43,14 @@ def voltage_time_figure(data: pd.DataFrame, nucleation: NucleationResult | None 
     p = prepare(data)
     if nucleation is None:
         nucleation = overpotential(data, step, plating_current_sign=plating_current_sign)
-    fig = Figure(figsize=(7, 4.5), layout="constrained")
+    fig = Figure(figsize=(7, 4.5))
     ax = fig.add_subplot()
     x, y = decimate_minmax(p.t / 3600.0, p.v, N_COLUMNS)
     ax.plot(x, y, lw=0.8, color="C0")
     ax.set_xlabel("time / h")
     ax.set_ylabel("voltage / V")
     if title:
-        ax.set_title(title)
+        ax.set_title(title, y=1.0)  # y given: not re-placed from the tick labels at each save
     if nucleation is not None and np.isfinite(nucleation.dip_time_s):
         s = p.steps[p.steps["step"] == nucleation.step].iloc[0]
         a, b = int(s["first_row"]), int(s["last_row"]) + 1
@@ -63,8 +76,9 @@ def voltage_time_figure(data: pd.DataFrame, nucleation: NucleationResult | None 
         ins.tick_params(labelsize=7)
         label = (f"η = {nucleation.eta_mV:.1f} mV" if nucleation.eta_mV > 0
                  else f"η = 0 mV (noise {nucleation.noise_mV:.2g} mV)")
-        ins.set_title(label, fontsize=8)
+        ins.set_title(label, fontsize=8, y=1.0)
         ax.axvspan(t0 / 3600.0, t_hi / 3600.0, color="0.85", zorder=0)
+    _margins(fig, [ax])
     return fig
 
 
@@ -76,7 +90,7 @@ def voltage_capacity_figure(data: pd.DataFrame, cycles: Sequence[int] = (1, 30, 
     ``active_mass_g``). Cycles absent from the data are skipped."""
     p = prepare(data, cycle_source)
     s = p.steps
-    fig = Figure(figsize=(6, 4.5), layout="constrained")
+    fig = Figure(figsize=(6, 4.5))
     ax = fig.add_subplot()
     present = set(s["cycle"].unique().tolist())
     chosen = [c for c in cycles if c in present]
@@ -105,7 +119,8 @@ def voltage_capacity_figure(data: pd.DataFrame, cycles: Sequence[int] = (1, 30, 
     ax.set_xlabel("specific capacity / mAh g$^{-1}$" if active_mass_g else "capacity / mAh")
     ax.set_ylabel("voltage / V")
     if title:
-        ax.set_title(title)
+        ax.set_title(title, y=1.0)  # y given: not re-placed from the tick labels at each save
+    _margins(fig, [ax])
     return fig
 
 
@@ -118,7 +133,7 @@ def capacity_figure(data: pd.DataFrame, *, active_mass_g: float | None = None,
     else:
         table = cycle_table(data, active_mass_g=active_mass_g, cycles=cycle_source)
     scale = 1.0 / active_mass_g if active_mass_g else 1.0
-    fig = Figure(figsize=(6.5, 4.2), layout="constrained")
+    fig = Figure(figsize=(6.5, 4.2))
     ax = fig.add_subplot()
     ax.plot(table["cycle"], table["charge_capacity_mAh"] * scale, "o", mfc="none", ms=4, label="charge")
     ax.plot(table["cycle"], table["discharge_capacity_mAh"] * scale, "o", ms=4, label="discharge")
@@ -135,7 +150,8 @@ def capacity_figure(data: pd.DataFrame, *, active_mass_g: float | None = None,
     lines = ax.get_lines() + ax2.get_lines()
     ax.legend(lines, [ln.get_label() for ln in lines], fontsize=8, loc="lower left")
     if title:
-        ax.set_title(title)
+        ax.set_title(title, y=1.0)  # y given: not re-placed from the tick labels at each save
+    _margins(fig, [ax], twins=[ax2])
     return fig
 
 
@@ -151,7 +167,7 @@ def polarization_figure(data: pd.DataFrame, pol: PolarizationResult | None = Non
         pol = polarization(data)
     if fail is True:
         fail = failure(data)
-    fig = Figure(figsize=(7.5, 5.5), layout="constrained")
+    fig = Figure(figsize=(7.5, 5.5))
     ax, ax2 = fig.subplots(2, 1, sharex=True, height_ratios=[2, 1])
     x, y = decimate_minmax(p.t / 3600.0, p.v * 1000.0, N_COLUMNS)
     ax.plot(x, y, lw=0.6, color="C0")
@@ -169,9 +185,19 @@ def polarization_figure(data: pd.DataFrame, pol: PolarizationResult | None = Non
         for a in (ax, ax2):
             a.axvspan(fail.window_start_h, fail.window_end_h, color="C1", alpha=0.2, lw=0)
             a.axvline(fail.time_h, color="C1", lw=1.2)
-        ax.annotate(f"{fail.kind.replace('_', ' ')} at {fail.time_h:.1f} h", (fail.time_h, 1.0),
-                    xycoords=("data", "axes fraction"), xytext=(4, -12), textcoords="offset points",
-                    color="C1", fontsize=9)
     if title:
-        ax.set_title(title)
+        ax.set_title(title, y=1.0)  # y given: not re-placed from the tick labels at each save
+    _margins(fig, [ax, ax2], hgap=0.16)
+    if fail:
+        label = f"{fail.kind.replace('_', ' ')} at {fail.time_h:.1f} h"
+        ax.annotate(label, (fail.time_h, 1.0), xycoords=("data", "axes fraction"), xytext=(4, -12),
+                    textcoords="offset points", color="C1", fontsize=9)
+        # a label running past the axes gets a wider right margin, as a layout engine gave it
+        x0, x1 = ax.get_xlim()
+        frac = (x1 - fail.time_h) / (x1 - x0)  # share of the axes' width right of the line
+        free_in = fig.get_figwidth() * (1 - ax.get_position().x0)  # axes' width + right margin
+        need_in = text_width_in([label], 9) + 4 / 72 + 0.08  # text, its 4 pt offset, 0.08 spare
+        right_in = (need_in - frac * free_in) / (1 - frac) if frac < 1 else 0.0
+        if right_in > 0.2:
+            _margins(fig, [ax, ax2], hgap=0.16, right=right_in)
     return fig

@@ -11,7 +11,7 @@ import re
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import LogFormatterSciNotation
+from matplotlib.ticker import LogFormatterSciNotation, NullLocator
 
 from echem.eis import EISFit, KKResult, _arc_blocks, parse_circuit
 
@@ -19,6 +19,7 @@ from echem.eis import EISFit, KKResult, _arc_blocks, parse_circuit
 _MATHTEXT_POWER = re.compile(r"\$\\mathdefault\{([-−]?)(?:([0-9.]+)\\times)?10\^\{([-−]?\d+)\}\}\$")
 _MATHTEXT_PLAIN = re.compile(r"\$\\mathdefault\{([-−]?[0-9.]+)\}\$")
 _SUPERSCRIPT = str.maketrans("-−0123456789", "⁻⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+MINOR_TICKS_MAX_DECADES = 3  # log axes spanning more decades get no minor ticks
 
 
 class _UnicodeLogFormatter(LogFormatterSciNotation):
@@ -45,6 +46,16 @@ def _plain_log_labels(ax) -> None:
                 new = copy.copy(fmt)
                 new.__class__ = _UnicodeLogFormatter
                 put(new)
+
+
+def _minor_ticks_if_few_decades(axis, values) -> None:
+    """No minor ticks (2..9 x 10^k) on the log ``axis`` when ``values`` span more than
+    MINOR_TICKS_MAX_DECADES decades: a spectrum's 6-9 decades carried some 80 minor ticks per axis,
+    too dense to read and the costliest part of drawing the figure. Labelled decades stay."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v) & (v > 0)]
+    if v.size and np.log10(v.max() / v.min()) > MINOR_TICKS_MAX_DECADES:
+        axis.set_minor_locator(NullLocator())
 
 
 def _axes(ax, figsize=(5, 4.5)):
@@ -109,6 +120,8 @@ def bode(res: EISFit, ax=None, title=None) -> Figure:
                  label="-phase data")
     ax2.semilogx(fd, -np.degrees(np.angle(zd)), "-", color="C1", label="-phase fit")
     ax2.set_ylabel("-phase / °")
+    _minor_ticks_if_few_decades(ax.xaxis, res.frequency_Hz)
+    _minor_ticks_if_few_decades(ax.yaxis, np.r_[np.abs(res.z), np.abs(zd)])
     _plain_log_labels(ax)
     _plain_log_labels(ax2)
     lines = ax.get_lines() + ax2.get_lines()
@@ -133,6 +146,7 @@ def residuals(res: EISFit, ax=None, kk: KKResult | None = None, title=None) -> F
     ax.axhline(0, color="0.7", lw=0.5)
     ax.set_xlabel("frequency / Hz")
     ax.set_ylabel("residual / % of |Z|")
+    _minor_ticks_if_few_decades(ax.xaxis, res.frequency_Hz)
     _plain_log_labels(ax)
     ax.legend(fontsize=8, loc="upper left")
     if title:

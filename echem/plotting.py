@@ -41,3 +41,41 @@ def decimate_minmax(x, y, n_columns: int = 2000) -> tuple[np.ndarray, np.ndarray
     i_max = first_where(y == np.repeat(np.maximum.reduceat(y, starts), counts))
     keep = np.unique(np.r_[0, i_min, i_max, n - 1])
     return x[keep], y[keep]
+
+
+def text_width_in(texts, fontsize) -> float:
+    """Width (inches) of the widest line of ``texts`` in the default font at ``fontsize`` (points, or
+    a size name such as "medium"), from the font's metrics: nothing is drawn. 0 for no texts."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import text_to_path
+
+    prop = FontProperties(size=fontsize)
+    lines = [line for t in texts for line in str(t).split("\n")]
+    return max((text_to_path.get_text_width_height_descent(line, prop, ismath=False)[0]
+                for line in lines), default=0.0) / 72.0
+
+
+def ytick_labels_width_in(ax) -> float:
+    """Width (inches) of the widest major tick label the y axis of ``ax`` will show at its present
+    limits (its own locator and formatter), measured without drawing."""
+    from matplotlib import rcParams
+
+    axis = ax.yaxis
+    labels = axis.get_major_formatter().format_ticks(axis.get_majorticklocs())
+    return text_width_in(labels, rcParams["ytick.labelsize"])
+
+
+def set_margins_in(fig, left: float, right: float, bottom: float, top: float,
+                   hgap: float = 0.0, wgap: float = 0.0) -> None:
+    """Place the subplots of ``fig`` with fixed margins, all in inches: from the figure's edges,
+    and between rows (``hgap``) and columns (``wgap``) of its grid. A fixed layout instead of a
+    layout engine, which measures every tick label at every save."""
+    w_in, h_in = fig.get_size_inches()
+    grid = fig.axes[0].get_subplotspec().get_gridspec()
+    nrows, ncols = grid.get_geometry()
+    span_h = h_in - top - bottom
+    span_w = w_in - left - right
+    fig.subplots_adjust(left=left / w_in, right=1 - right / w_in, bottom=bottom / h_in,
+                        top=1 - top / h_in,
+                        hspace=hgap * nrows / (span_h - hgap * (nrows - 1)),
+                        wspace=wgap * ncols / (span_w - wgap * (ncols - 1)))

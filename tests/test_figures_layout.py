@@ -1,0 +1,168 @@
+"""Report figures laid out with fixed margins (no layout engine): every label, title, legend and
+annotation still lies inside the figure, panels do not run into each other, log axes keep their
+labelled decades, and long series are drawn decimated."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+from echem import eis
+from echem.figures_cycling import (N_COLUMNS, capacity_figure, polarization_figure,
+                                   voltage_capacity_figure, voltage_time_figure)
+from echem.figures_eis import eis_figure
+from echem.plotting import text_width_in
+from synthetic_cells import full_cell, plating_step, symmetric_cell
+
+DPI = 110  # as the report renders its PNGs
+
+
+def _drawn(fig):
+    """The figure drawn as the report draws it; its renderer."""
+    fig.set_dpi(DPI)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return canvas.get_renderer()
+
+
+def _boxes(fig):
+    """Tight boxes (pixels) of the figure's top-level axes: ticks, tick labels, axis labels,
+    titles, legends, annotations and inset axes included."""
+    r = _drawn(fig)
+    return [ax.get_tightbbox(r) for ax in fig.axes]
+
+
+def _assert_inside(fig, tol_px=0.5):
+    w, h = fig.get_size_inches() * DPI
+    for bb in _boxes(fig):
+        assert bb.x0 >= -tol_px and bb.y0 >= -tol_px, bb
+        assert bb.x1 <= w + tol_px and bb.y1 <= h + tol_px, bb
+
+
+def _apart(a, b):
+    """Two boxes that do not overlap."""
+    return a.x1 <= b.x0 or b.x1 <= a.x0 or a.y1 <= b.y0 or b.y1 <= a.y0
+
+
+def test_text_width_in_matches_the_drawn_text():
+    # the metric-based width against the extent Agg gives the same text
+    fig = matplotlib.figure.Figure(dpi=DPI)
+    t = fig.text(0, 0, "−0.0125 Li9Ag4", fontsize=10)
+    width_in = t.get_window_extent(_drawn(fig)).width / DPI
+    assert text_width_in(["−0.0125 Li9Ag4"], 10) == pytest.approx(width_in, rel=0.03)
+    assert text_width_in(["ab\nlonger line"], 10) == pytest.approx(text_width_in(["longer line"], 10))
+    assert text_width_in([], 10) == 0.0
+
+
+@pytest.mark.parametrize("op_mV", [1.2, 30.0, 900.0])  # long tick labels (−0.00125) to short ones
+def test_voltage_time_fits_its_labels(op_mV):
+    data = symmetric_cell(n_half_cycles=12, op_mV=op_mV, noise_mV=0.01)
+    fig = voltage_time_figure(data, title="sym-Li4Ag")
+    assert fig.get_layout_engine() is None
+    assert len(fig.axes[0].child_axes) == 1          # the nucleation inset
+    _assert_inside(fig)
+
+
+@pytest.mark.parametrize("short_at_h", [None, 5.0, 11.0, 11.5])  # 11.5 h: just before the end
+def test_polarization_fits_its_labels_and_failure_annotation(short_at_h):
+    fig = polarization_figure(symmetric_cell(n_half_cycles=12, short_at_h=short_at_h), title="sym-Li")
+    assert fig.get_layout_engine() is None
+    _assert_inside(fig)
+    top, bottom = _boxes(fig)
+    assert _apart(top, bottom)
+    # the two panels 0.16 in apart, their heights 2 : 1 (the gap given in inches)
+    p_top, p_bottom = (ax.get_position() for ax in fig.axes)
+    h_in = fig.get_figheight()
+    assert (p_top.y0 - p_bottom.y1) * h_in == pytest.approx(0.16)
+    assert p_top.height == pytest.approx(2 * p_bottom.height)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    if short_at_h is not None:
+        assert any(t.startswith("short circuit at") for t in texts)
+
+
+def test_full_cell_figures_fit_their_labels():
+    data = full_cell(n_cycles=35)
+    for fig in (voltage_capacity_figure(data, active_mass_g=0.01, title="full-Li4Ag"),
+                capacity_figure(data, active_mass_g=0.01, title="full-Li4Ag"),
+                capacity_figure(data, title="full-Li4Ag")):
+        assert fig.get_layout_engine() is None
+        _assert_inside(fig)
+
+
+def _spectrum(f_Hz):
+    rng = np.random.default_rng(3)
+    z = eis.circuit_impedance(eis.DEFAULT_CIRCUIT, [3.0, 12.1, 1e-5, 0.9, 24.3, 1e-3, 0.85], f_Hz)
+    z = z + 0.003 * np.abs(z) * (rng.standard_normal(z.size) + 1j * rng.standard_normal(z.size))
+    return eis.fit(f_Hz, z), eis.kramers_kronig(f_Hz, z)
+
+
+def test_impedance_figure_keeps_labelled_decades_and_drops_dense_minor_ticks():
+    f = np.logspace(np.log10(7e6), -1, 79)              # 7.8 decades, as the paper's spectra
+    res, kk = _spectrum(f)
+    fig = eis_figure(res, kk, title="sym-Li4Ag: impedance")
+    _assert_inside(fig)
+    nyquist, bode, residual, phase = fig.axes
+    boxes = _boxes(fig)
+    assert _apart(boxes[0], boxes[1]) and _apart(boxes[1], boxes[2]) and _apart(boxes[3], boxes[2])
+    for ax in (bode, residual):
+        assert len(ax.xaxis.get_minorticklocs()) == 0
+        lo, hi = ax.get_xlim()
+        shown = [t.get_text() for t, x in zip(ax.xaxis.get_majorticklabels(), ax.get_xticks())
+                 if lo <= x <= hi]
+        assert shown == ["10⁻¹", "10⁰", "10¹", "10²", "10³", "10⁴", "10⁵", "10⁶", "10⁷"]
+    # |Z| spans less than a decade here: its minor ticks stay, labelled (4×10¹ ...)
+    assert len(bode.yaxis.get_minorticklocs()) > 0
+
+
+def test_impedance_figure_keeps_minor_ticks_over_few_decades():
+    f = np.logspace(5, 3, 21)                            # 2 decades
+    res, kk = _spectrum(f)
+    fig = eis_figure(res, kk)
+    _drawn(fig)
+    for ax in (fig.axes[1], fig.axes[2]):
+        lo, hi = ax.get_xlim()
+        minor = [x for x in ax.xaxis.get_minorticklocs() if lo <= x <= hi]
+        assert len(minor) >= 8
+
+
+def test_comparison_figure_fits_its_labels():
+    dft = pytest.importorskip("dft")
+    from echem.compare import compare
+    from echem.figures_compare import comparison_figure
+    from echem.sampledata import truth
+
+    phases = dft.load("Li-Ag")
+    ranking = dft.rank(phases, phases=list(phases.table.index))
+    comp = compare(truth(), "Li-Ag", phase_set=phases, ranking=ranking)
+    fig = comparison_figure(comp, ranking.group_scores)
+    assert fig.get_layout_engine() is None
+    _assert_inside(fig)
+    left, right = _boxes(fig)
+    assert _apart(left, right)
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == list(comp.dft_order)
+
+
+def test_long_series_are_drawn_decimated():
+    # 1,000,000 rows: the voltage curve, the inset and the polarization curve are drawn from
+    # at most 4 points per pixel column, and the extremes of the data are among them
+    n = 1_000_000
+    t = np.arange(n) * 1.0
+    rng = np.random.default_rng(0)
+    current = 0.2 * np.sign(np.sin(t / 3600 * np.pi) + 1e-9)
+    v = 0.03 * np.sign(current) + rng.normal(0, 1e-4, n)
+    data = pd.DataFrame({"time_s": t, "voltage_V": v, "current_mA": current})
+    fig = voltage_time_figure(data)
+    (curve,) = fig.axes[0].get_lines()
+    assert len(curve.get_xdata()) <= 4 * N_COLUMNS + 2
+    assert curve.get_ydata().max() == v.max() and curve.get_ydata().min() == v.min()
+    inset = fig.axes[0].child_axes[0]
+    assert max(len(ln.get_xdata()) for ln in inset.get_lines()) <= 4 * 600 + 2
+    fig = polarization_figure(data, fail=None)
+    drawn = fig.axes[0].get_lines()[0]
+    assert len(drawn.get_xdata()) <= 4 * N_COLUMNS + 2
+    assert drawn.get_ydata().max() == pytest.approx(1000 * v.max())
