@@ -381,9 +381,12 @@ def run(folder: str | Path, *, jobs: int | None = None,
                 progress(len(results), len(tasks), results[-1])
     else:
         # forkserver: workers start from a clean server process, not as forks of this one,
-        # which may already run Arrow's reader threads (forking those can deadlock a worker)
-        with ProcessPoolExecutor(max_workers=jobs,
-                                 mp_context=multiprocessing.get_context("forkserver")) as pool:
+        # which may already run Arrow's reader threads (forking those can deadlock a worker).
+        # The server imports the analysis modules once; each worker is a fork of it.
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["echem.pipeline", "echem.eis", "echem.figures_cycling",
+                                    "echem.figures_eis", "echem.figures_compare"])
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
             for r in pool.map(_analyse, tasks):
                 results.append(r)
                 if progress:
