@@ -104,11 +104,6 @@ def _flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def write(result: ExperimentResult, folder: str | Path, out: str | Path) -> Path:
-    """Write every output of ``result`` to ``out`` (replacing an earlier report there)."""
-    return _staged(out, lambda stage: _write_all(result, Path(folder), stage))
-
-
 def report(folder: str | Path, out: str | Path, *, jobs: int | None = None,
            progress: Callable | None = None) -> ExperimentResult:
     """Process ``folder`` (:func:`echem.pipeline.run`) and write its report to ``out``.
@@ -119,21 +114,19 @@ def report(folder: str | Path, out: str | Path, *, jobs: int | None = None,
     """
     from echem import pipeline
 
-    box = {}
+    def make(stage: Path) -> ExperimentResult:
+        result = pipeline.run(folder, jobs=jobs, progress=progress, cells_dir=stage / "cells")
+        _write_all(result, Path(folder), stage)
+        return result
 
-    def make(stage: Path) -> None:
-        box["result"] = result = pipeline.run(folder, jobs=jobs, progress=progress,
-                                              cells_dir=stage / "cells")
-        _write_all(result, Path(folder), stage, cells_written=True)
-
-    _staged(out, make)
-    return box["result"]
+    return _staged(out, make)
 
 
-def _staged(out: str | Path, make: Callable[[Path], None]) -> Path:
-    """Call ``make(stage)`` on a new staging folder beside ``out``, then put it in place of
-    ``out``. An existing ``out`` must be an earlier report (it holds the marker file) or empty;
-    this is checked before ``make`` runs. On any failure the stage is removed, ``out`` kept."""
+def _staged(out: str | Path, make: Callable[[Path], object]):
+    """``make(stage)`` on a new staging folder beside ``out``, which then replaces ``out``; returns
+    what ``make`` returns. An existing ``out`` must be an earlier report (it holds the marker file)
+    or empty; this is checked before ``make`` runs. On any failure the stage is removed and
+    ``out`` is left as it was."""
     out = Path(out)
     if out.exists() and not (out / MARKER).exists():
         if not out.is_dir() or any(out.iterdir()):
@@ -145,7 +138,7 @@ def _staged(out: str | Path, make: Callable[[Path], None]) -> Path:
     os.umask(umask)
     os.chmod(stage, 0o777 & ~umask)  # mkdtemp makes it private; a report folder is not
     try:
-        make(stage)
+        made = make(stage)
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
             os.replace(out, old / "x")
@@ -156,7 +149,7 @@ def _staged(out: str | Path, make: Callable[[Path], None]) -> Path:
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
-    return out
+    return made
 
 
 def write_csv(table: pd.DataFrame, path: Path) -> None:
@@ -192,7 +185,8 @@ def write_cell(cell: CellResult, d: Path, *, skip: tuple[str, ...] = ()) -> None
         (d / "warnings.txt").write_text("\n".join(cell.warnings) + "\n")
 
 
-def _write_all(result: ExperimentResult, folder: Path, stage: Path, cells_written: bool = False) -> None:
+def _write_all(result: ExperimentResult, folder: Path, stage: Path) -> None:
+    """The experiment-level outputs (the cells' folders are written as the cells are analysed)."""
     (stage / MARKER).write_text("written by echem report; this folder is replaced on the next run\n")
     result.summary().to_csv(stage / "summary.csv", index=False)
     comp = result.comparison
@@ -200,7 +194,4 @@ def _write_all(result: ExperimentResult, folder: Path, stage: Path, cells_writte
     for fig in result.comparison_figures:
         (stage / f"{fig.name}.png").write_bytes(fig.png)
         (stage / f"{fig.name}.svg").write_text(fig.svg)
-    if not cells_written:
-        for cell, name in zip(result.cells, cell_folders(c.cell_id for c in result.cells)):
-            write_cell(cell, stage / "cells" / name)
     (stage / "report.html").write_text(render(report_data(result, folder)), encoding="utf-8")
