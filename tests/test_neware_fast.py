@@ -244,6 +244,36 @@ def test_synthetic_ndax_variants_equal_newarenda(corpus, tmp_path):
     assert len(NewareNDA.read(str(gaps))) == 301 - 3
 
 
+def test_gap_integrals_in_small_chunks_and_over_non_finite_values(corpus, tmp_path, monkeypatch):
+    """BTS 8 gap integrals cut into chunks of one block, and with NaN/inf currents and voltages
+    in gap and runInfo rows (NaN spreads through pandas' cumsum as NewareNDA's groupby has it)."""
+    import struct
+
+    src = next((p for p in NEWARE_FILES if p.name.startswith("123456789012_Unit27")), None)
+    if src is None:
+        pytest.skip("Unit27 example ndax absent")
+    with zipfile.ZipFile(src) as z:
+        data = bytearray(z.read("data.ndc"))
+
+    def put(slot, which, value):  # which 0: voltage, 1: current (float32 pairs from byte 132)
+        at = 4096 + 132 + 8 * slot + 4 * which
+        data[at:at + 4] = struct.pack("<f", value)
+
+    # the file's runInfo rows are 0, 1, 62, 123, 184, 245, 300; the rest are gap rows
+    put(64, 0, float("nan"))    # a gap row's voltage
+    put(124, 1, float("inf"))   # the first gap row of a block
+    put(184, 1, float("nan"))   # a runInfo row's current
+    put(244, 1, float("-inf"))  # the last gap row before a runInfo row
+    put(248, 0, float("inf"))
+    odd = tmp_path / "non_finite.ndax"
+    odd.write_bytes(_zip_with(src, {"data.ndc": bytes(data)}))
+    monkeypatch.setattr(nf, "_CHUNK", 3)  # chunks of one block: every carry across a boundary
+    for path in (src, odd):
+        reference = NewareNDA.read(str(path))
+        pd.testing.assert_frame_equal(nf.read_frame(path), reference, check_exact=True)
+    assert reference["Charge_Capacity(mAh)"].isna().any()
+
+
 def test_local_offset_change_is_left_to_newarenda():
     """nda timestamps across a daylight-saving change get mixed offsets from astimezone()."""
     code = (

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from echem.errors import CorruptFileError, EchemError, UnsupportedFileError
-from echem.schema import STEP_TYPES, Measurement, finalize, running_step, step_type_dtype
+from echem.schema import STEP_TYPES, Measurement, finalize, step_type_dtype
 
 #: Neware's step status (as NewareNDA names it) -> the schema's ``step_type``. A status the
 #: schema has no exact kind for (constant resistance, CPCV, pulse, simulation, pause, control
@@ -132,12 +132,13 @@ def _read(path: Path, fmt: str) -> Measurement:
         meta["nda_version"] = version
     else:
         meta.update(_ndax_info(path))
-    frame = _raw_frame(path, fmt, meta)
-    if len(frame) == 0:
+    frame = _raw_frame(path, fmt, meta)  # a DataFrame, or the fast reader's dict of its columns
+    n_rows = len(frame) if isinstance(frame, pd.DataFrame) else len(frame["Index"])
+    if n_rows == 0:
         raise CorruptFileError("NewareNDA found no data records in it; the file may be damaged "
                                "or the test may have recorded nothing", path)
-    if len(frame) < 0.1 * slots:  # allows up to 9 auxiliary records per data record
-        raise CorruptFileError(f"damaged: only {len(frame)} of the {slots} records of its data "
+    if n_rows < 0.1 * slots:  # allows up to 9 auxiliary records per data record
+        raise CorruptFileError(f"damaged: only {n_rows} of the {slots} records of its data "
                                "section could be decoded", path)
     if fmt == "neware-nda":
         meta.update(_nda_metadata(path))
@@ -154,19 +155,20 @@ def _read(path: Path, fmt: str) -> Measurement:
     return Measurement(data=data, meta=meta)
 
 
-def _raw_frame(path: Path, fmt: str, meta: dict) -> pd.DataFrame:
+def _raw_frame(path: Path, fmt: str, meta: dict) -> pd.DataFrame | dict:
     """The DataFrame ``NewareNDA.read(path)`` returns, and ``meta["reader"]`` naming who made it.
 
     Record layouts that :mod:`echem.io.neware_fast` knows are decoded there with numpy (equal to
-    NewareNDA's output, column by column, on every corpus file); any other layout goes to
-    NewareNDA itself.
+    NewareNDA's output, column by column, on every corpus file) and come as that frame's columns
+    (a dict name -> array, see ``neware_fast.read_columns_layout``), which :func:`to_schema`
+    takes without building the frame; any other layout goes to NewareNDA itself.
     """
     import NewareNDA
 
     from echem.io import neware_fast
 
     try:
-        frame, layout = neware_fast.read_frame_layout(path)
+        frame, layout = neware_fast.read_columns_layout(path)
     except neware_fast.UnknownLayout as exc:
         meta["reader"] = f"NewareNDA {NewareNDA.__version__.lstrip('v')}"
         meta["fast_path_declined"] = str(exc)
@@ -246,32 +248,93 @@ def total_time_s(step_time_s: np.ndarray, step: np.ndarray) -> np.ndarray:
     (BTS 9: time since the start of the test) ``Time`` is returned as it is. float64 seconds.
     """
     t = np.asarray(step_time_s, dtype=np.float64)
-    step = np.asarray(step)
-    if t.size == 0:
+    starts = _new_step_rows(np.asarray(step))
+    offsets = _step_offsets_s(t, starts)
+    if offsets is None:
         return t
-    starts = np.flatnonzero(step[1:] != step[:-1]) + 1
-    if not np.any(t[starts] < t[starts - 1]):
-        return t
-    offset = np.zeros(t.size)
-    offset[starts] = t[starts - 1]
-    return t + np.cumsum(offset)
+    return t + np.repeat(offsets, _run_lengths(starts, t.size))
 
 
-def _status_codes(status: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct status names and, per row, the index of its name (-1 where missing)."""
-    cat = status if isinstance(status.dtype, pd.CategoricalDtype) else status.astype("category")
-    names = np.asarray(cat.cat.categories.astype(object))
-    return names, cat.cat.codes.to_numpy(dtype=np.int64)
+def _new_step_rows(step: np.ndarray) -> np.ndarray:
+    """Rows whose ``step`` differs from the row before (row 0 not included)."""
+    return np.flatnonzero(step[1:] != step[:-1]) + 1
+
+
+def _run_lengths(starts: np.ndarray, n: int) -> np.ndarray:
+    """Rows of each run of ``n`` rows cut before the rows ``starts`` (increasing, none is 0)."""
+    return np.diff(starts, prepend=0, append=n) if n else np.zeros(0, dtype=np.intp)
+
+
+def _step_offsets_s(t: np.ndarray, starts: np.ndarray) -> np.ndarray | None:
+    """Per step, the sum of the durations (s, float64) of the steps before it; None when ``t``
+    never restarts at a step change (see :func:`total_time_s`). ``starts``: the step changes.
+
+    The durations are added in order from 0.0: the same float64 additions as a cumsum over every
+    row that is 0 except at the step changes.
+    """
+    if t.size == 0 or not np.any(t[starts] < t[starts - 1]):
+        return None
+    return np.cumsum(np.concatenate(([0.0], t[starts - 1])))
+
+
+def _status_codes(status) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct status names and, per row, the index of its name (-1 where missing; int8 or
+    wider, as the categorical's codes)."""
+    if isinstance(status, pd.Series):
+        cat = status if isinstance(status.dtype, pd.CategoricalDtype) else status.astype("category")
+        cat = cat.array
+    else:
+        cat = status if isinstance(status, pd.Categorical) else pd.Categorical(status)
+    return np.asarray(cat.categories.astype(object)), np.asarray(cat.codes)
 
 
 def step_types(status) -> np.ndarray:
     """The schema's ``step_type`` for each Neware status name (unknown names -> "other")."""
-    s = pd.Series(status, dtype=object)
-    return s.map(STATUS_TO_STEP_TYPE).fillna("other").to_numpy(dtype=object)
+    return np.array([_step_type(x) for x in status], dtype=object)
 
 
-def to_schema(frame: pd.DataFrame, meta: dict | None = None) -> pd.DataFrame:
+def _step_type(name) -> str:
+    try:
+        return STATUS_TO_STEP_TYPE.get(name, "other")
+    except TypeError:  # unhashable: no status name
+        return "other"
+
+
+def _runs(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Runs of equal values of ``codes``: (rows where a run starts after row 0, run values)."""
+    starts = _new_step_rows(codes)
+    return starts, codes[np.concatenate(([0], starts))] if codes.size else codes
+
+
+def _in_order_of_first_run(run_codes: np.ndarray) -> np.ndarray:
+    """The distinct codes >= 0 of the runs' codes, in the order of the run each first occurs in."""
+    run_codes = run_codes[run_codes >= 0]
+    present, first = np.unique(run_codes, return_index=True)
+    return present[np.argsort(first)]
+
+
+def _column(frame, name: str) -> np.ndarray:
+    """Column ``name`` of a DataFrame or of a dict of arrays, as a numpy array."""
+    values = frame[name]
+    return values.to_numpy() if isinstance(values, pd.Series) else np.asarray(values)
+
+
+def _put(out: np.ndarray, frame, name: str) -> None:
+    """``out[:] =`` column ``name``: a DataFrame's converted as ``Series.to_numpy(out.dtype)``
+    does, a dict's array cast only where no value can change (else TypeError)."""
+    values = frame[name]
+    if isinstance(values, pd.Series):
+        out[:] = values.to_numpy(dtype=out.dtype)
+    else:
+        np.copyto(out, values, casting="safe")
+
+
+def to_schema(frame: pd.DataFrame | dict, meta: dict | None = None) -> pd.DataFrame:
     """Convert the DataFrame ``NewareNDA.read`` returns to the common schema.
+
+    ``frame`` may also be that frame's columns as a dict name -> array (as
+    ``neware_fast.read_columns_layout`` gives them); its arrays may end up in the result
+    uncopied, so the caller must not change them afterwards.
 
     Units: time_s in s, voltage_V in V, current_mA in mA (positive while charging), capacity_mAh
     in mAh since the start of the step. NewareNDA's other columns stay after the schema ones, with
@@ -279,29 +342,57 @@ def to_schema(frame: pd.DataFrame, meta: dict | None = None) -> pd.DataFrame:
     the Neware statuses in the order they first occur, and a note is added to
     ``meta["warnings"]`` if the test time is not non-decreasing.
     """
-    step_raw = frame["Step"].to_numpy()
-    time_s = total_time_s(frame["Time"].to_numpy(), step_raw)
+    step_raw = _column(frame, "Step")
+    n = step_raw.size
+    starts = _new_step_rows(step_raw)
+    # The new columns are rows of one block per dtype, written in place: one large allocation
+    # each instead of one per column and its temporaries (fewer fresh memory pages to fault in).
+    floats = np.empty((4, n))  # time_s, voltage_V, current_mA, capacity_mAh
+    ints = np.empty((2, n), dtype=np.int64)  # cycle, step
+    time_s, voltage_V, current_mA, capacity_mAh = floats
+    cycle, step = ints
+    # running step: 1 + the number of Step changes up to the row
+    step[:] = 0
+    step[0:1] = 1
+    step[starts] = 1
+    np.cumsum(step, out=step)
+    _put(time_s, frame, "Time")
+    offsets = _step_offsets_s(time_s, starts)
+    if offsets is not None:  # Time + the offset of the row's step (the running step indexes)
+        offset = current_mA  # as scratch
+        np.take(np.concatenate(([np.nan], offsets)), step, out=offset, mode="clip")  # unbuffered
+        time_s += offset
+    _put(capacity_mAh, frame, "Charge_Capacity(mAh)")
+    _put(current_mA, frame, "Discharge_Capacity(mAh)")  # as scratch
+    np.abs(capacity_mAh, out=capacity_mAh)
+    capacity_mAh += np.abs(current_mA, out=current_mA)  # |charge| + |discharge|
+    _put(current_mA, frame, "Current(mA)")
+    _put(voltage_V, frame, "Voltage")
+    _put(cycle, frame, "Cycle")
     names, codes = _status_codes(frame["Status"])
-    kinds = np.append(step_types(names), "other")  # code -1 (missing status) -> "other"
+    kinds = [_step_type(x) for x in names] + ["other"]  # code -1 (missing status) -> "other"
     kind_codes = np.array([STEP_TYPES.index(k) for k in kinds], dtype=np.int8)
+    status_starts, status_runs = _runs(codes)  # step_type is set run by run of Status
+    step_type = np.repeat(kind_codes[status_runs], _run_lengths(status_starts, n))
     out = {
         "time_s": time_s,
-        "voltage_V": frame["Voltage"].to_numpy(dtype=np.float64),
-        "current_mA": frame["Current(mA)"].to_numpy(dtype=np.float64),
-        "capacity_mAh": (np.abs(frame["Charge_Capacity(mAh)"].to_numpy(dtype=np.float64))
-                         + np.abs(frame["Discharge_Capacity(mAh)"].to_numpy(dtype=np.float64))),
-        "cycle": frame["Cycle"].to_numpy(dtype=np.int64),
-        "step": running_step(step_raw),
-        "step_type": pd.Categorical.from_codes(kind_codes[codes], dtype=step_type_dtype()),
+        "voltage_V": voltage_V,
+        "current_mA": current_mA,
+        "capacity_mAh": capacity_mAh,
+        "cycle": cycle,
+        "step": step,
+        "step_type": pd.Categorical.from_codes(step_type, dtype=step_type_dtype()),
     }
-    for name in frame.columns:  # NewareNDA's other columns, after the schema ones
-        if name not in _MAPPED and name not in out:
-            out[name] = frame[name].array if not isinstance(frame[name].dtype, np.dtype) \
-                else frame[name].to_numpy()
+    for name in (frame.columns if isinstance(frame, pd.DataFrame) else frame):
+        if name in _MAPPED or name in out:  # NewareNDA's other columns, after the schema ones
+            continue
+        values = frame[name]
+        if isinstance(values, pd.Series):
+            values = values.array if not isinstance(values.dtype, np.dtype) else values.to_numpy()
+        out[name] = values
     if meta is not None:
-        present, first = np.unique(codes[codes >= 0], return_index=True)
-        meta["techniques"] = [str(names[c]) for c in present[np.argsort(first)]]
-        if time_s.size > 1 and np.any(np.diff(time_s) < 0):
+        meta["techniques"] = [str(names[c]) for c in _in_order_of_first_run(status_runs)]
+        if time_s.size > 1 and np.any(time_s[1:] < time_s[:-1]):
             meta.setdefault("warnings", []).append(
                 "time_s decreases somewhere: the file's records are out of time order")
     return finalize(out)

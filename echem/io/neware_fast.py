@@ -23,6 +23,9 @@ Use::
         frame, layout = read_frame_layout(path)   # layout: a key of LAYOUT_NAMES, for meta
     except UnknownLayout:
         frame = NewareNDA.read(path)
+
+(:func:`read_columns_layout` gives the same columns as a dict, for a caller that converts them
+further without the DataFrame in between, as ``echem.io.neware.to_schema`` does.)
 """
 from __future__ import annotations
 
@@ -48,7 +51,7 @@ LAYOUT_NAMES: dict[str, str] = {
 }
 
 _PAGE = 4096
-_CHUNK = 16384  # rows per cache-sized chunk of row-wise arithmetic
+_CHUNK = 32768  # rows per cache-sized chunk of row-wise arithmetic
 
 # ---------------------------------------------------------------------------------------------
 # record dtypes (offsets as in NewareNDA's struct formats)
@@ -121,6 +124,17 @@ def read_frame(path: str | Path) -> pd.DataFrame:
 
 def read_frame_layout(path: str | Path) -> tuple[pd.DataFrame, str]:
     """Like :func:`read_frame`, and also return the layout id (a key of :data:`LAYOUT_NAMES`)."""
+    cols, layout = read_columns_layout(path)
+    return _build_frame(cols), layout
+
+
+def read_columns_layout(path: str | Path) -> tuple[dict, str]:
+    """The columns of :func:`read_frame`'s DataFrame, in its order, and the layout id.
+
+    A dict name -> column: numpy arrays (some may be read-only views of the file's bytes), a
+    pandas Categorical for ``Status`` and a numpy or pandas datetime array for ``Timestamp``; for
+    callers that build their own frame from them without the DataFrame in between.
+    """
     path = Path(path)
     with open(path, "rb") as f:
         head = f.read(6)
@@ -146,11 +160,9 @@ def layout_of(path: str | Path) -> str:
 
 def _count_changes(values: np.ndarray) -> np.ndarray:
     """NewareNDA's ``_count_changes``: 1 + number of value changes up to each row (int64)."""
-    change = np.empty(len(values), dtype=bool)
-    if len(values):
-        change[0] = True
-        np.not_equal(values[1:], values[:-1], out=change[1:])
-    return np.cumsum(change, dtype=np.int64)
+    starts = np.flatnonzero(values[1:] != values[:-1]) + 1
+    runs = np.diff(starts, prepend=0, append=len(values))  # rows of each run of equal values
+    return np.repeat(np.arange(1, len(runs) + 1, dtype=np.int64), runs)
 
 
 def _status_codes(raw: np.ndarray, path) -> tuple[np.ndarray, list[str]]:
@@ -217,10 +229,17 @@ def _local_tz_for(us: np.ndarray, path):
     return datetime.fromtimestamp(lo / 1e6, timezone.utc).astimezone().tzinfo
 
 
-def _tz_series(us: np.ndarray, tz, unit: str = "us") -> pd.Series:
-    """Aware timestamps (dtype datetime64[unit, tz]) from integer epoch counts in ``unit``."""
-    idx = pd.DatetimeIndex(us.view(f"M8[{unit}]")).tz_localize(timezone.utc).tz_convert(tz)
-    return pd.Series(idx, copy=False)
+def _tz_array(us: np.ndarray, tz, unit: str = "us"):
+    """Aware timestamps (dtype datetime64[unit, tz]) from integer epoch counts in ``unit``.
+
+    The counts are UTC, which is how pandas stores aware timestamps: they are wrapped as they are
+    (no copy, no tz_localize pass) where pandas allows it.
+    """
+    values = us.view(f"M8[{unit}]")
+    try:
+        return pd.arrays.DatetimeArray._simple_new(values, dtype=pd.DatetimeTZDtype(unit, tz))
+    except (AttributeError, TypeError):  # pragma: no cover - another pandas
+        return pd.DatetimeIndex(values).tz_localize(timezone.utc).tz_convert(tz).array
 
 
 def _scale_by_range(rng: np.ndarray, path) -> np.ndarray:
@@ -232,11 +251,10 @@ def _scale_by_range(rng: np.ndarray, path) -> np.ndarray:
     return mult[np.searchsorted(present, rng)]
 
 
-def _build_frame(cols: dict, n: int) -> pd.DataFrame:
+def _build_frame(cols: dict) -> pd.DataFrame:
     """DataFrame of NewareNDA's record columns (cols holds arrays already in final dtypes)."""
-    df = pd.DataFrame(cols, copy=False)
-    df.index = pd.RangeIndex(n)
-    return df
+    n = len(next(iter(cols.values())))
+    return pd.DataFrame(cols, index=pd.RangeIndex(n), copy=False)
 
 
 # The columns and dtypes this module writes; a NewareNDA release that changes them is not ours.
@@ -274,7 +292,7 @@ def _record_columns(index, cycle, step, step_index, codes, cats, time, voltage, 
 # ---------------------------------------------------------------------------------------------
 # .nda
 
-def _read_nda(path: Path) -> tuple[pd.DataFrame, str]:
+def _read_nda(path: Path) -> tuple[dict, str]:
     buf = path.read_bytes()
     version = buf[14] if len(buf) > 14 else None
     if version == 29:
@@ -284,7 +302,7 @@ def _read_nda(path: Path) -> tuple[pd.DataFrame, str]:
     raise UnknownLayout(f"{path}: nda version {version} not handled")
 
 
-def _read_nda29(buf: bytes, path) -> pd.DataFrame:
+def _read_nda29(buf: bytes, path) -> dict:
     size = len(buf)
     record_len = 86
     identifier = b"\x00\x00\x00\x00\x55\x00"
@@ -353,7 +371,7 @@ def _naive_us(data: np.ndarray, path) -> np.ndarray:
     return ((days * 24 + hh) * 60 + mi) * 60_000_000 + ss * 1_000_000
 
 
-def _read_nda130(buf: bytes, path) -> tuple[pd.DataFrame, str]:
+def _read_nda130(buf: bytes, path) -> tuple[dict, str]:
     size = len(buf)
     record_len = 88
     identifier = buf[1024:1030]
@@ -450,7 +468,7 @@ def _read_nda130(buf: bytes, path) -> tuple[pd.DataFrame, str]:
     return _finish_nda(cols, aux_rows, tz=tz, path=path), layout
 
 
-def _finish_nda(c: dict, aux_rows, tz, path) -> pd.DataFrame:
+def _finish_nda(c: dict, aux_rows, tz, path) -> dict:
     """Dedup/sort by Index, join aux, count steps, renumber cycles, cast: NewareNDA's read_nda tail."""
     index = c["index"]
     if len(index) > 1 and not np.all(index[1:] > index[:-1]):
@@ -460,15 +478,15 @@ def _finish_nda(c: dict, aux_rows, tz, path) -> pd.DataFrame:
     n = len(index)
     codes, cats = _status_codes(c["status"], path)
     if tz is None:
-        timestamp = pd.Series(c["us"].view("M8[us]"), copy=False)
+        timestamp = c["us"].view("M8[us]")
     else:
-        timestamp = _tz_series(c["us"], tz)
+        timestamp = _tz_array(c["us"], tz)
     cols = _record_columns(index, _cycle_numbers(codes, cats), _count_changes(c["step"]),
                            c["step_index"], codes, cats, c["time"], c["voltage"], c["current"],
                            c["cc"], c["dc"], c["ce"], c["de"], timestamp)
     if aux_rows is not None:
         cols.update(_aux_pivot(index, aux_rows, path))
-    return _build_frame(cols, n)
+    return cols
 
 
 def _aux_pivot(index: np.ndarray, aux_rows, path) -> dict:
@@ -539,20 +557,23 @@ def _seconds_to_timedelta(x: np.ndarray) -> tuple[np.ndarray, str]:
     return ticks, unit
 
 
-def _grouped_cumsum(values: np.ndarray, labels: np.ndarray, ngroups: int) -> np.ndarray:
+def _grouped_cumsum(values: np.ndarray, labels: np.ndarray, ngroups: int,
+                    out: np.ndarray | None = None) -> np.ndarray:
     """``DataFrame(values).groupby(labels).cumsum()`` (pandas' Kahan-compensated kernel) as an array.
 
-    Calls pandas' own kernel directly when it has the expected signature (labels are already
-    0..ngroups-1), else the public groupby; both give the same numbers.
+    ``values`` is 2-D float64 in C order, ``labels`` intp in 0..ngroups-1, ``out`` (optional) a
+    C-ordered array of values' shape to write into. Calls pandas' own kernel directly when it
+    has the expected signature, else the public groupby; both give the same numbers.
     """
+    if out is None:
+        out = np.empty(values.shape)
     try:
         from pandas._libs.groupby import group_cumsum
-        out = np.empty(values.shape)
         group_cumsum(out, values, labels, ngroups, False, True, None, None)
-        return out
     except (ImportError, TypeError, ValueError):
         frame = pd.DataFrame(values, copy=False)
-        return frame.groupby(labels).cumsum().to_numpy(copy=True)
+        out[...] = frame.groupby(labels).cumsum().to_numpy()
+    return out
 
 
 def _block_chunks(starts: np.ndarray, n: int) -> list[tuple[int, int, int, int]]:
@@ -621,57 +642,102 @@ def _ndax_members(path: Path) -> tuple[bytes, bytes, bytes, list[tuple[str, dict
     return blobs[0], blobs[1], blobs[2], aux
 
 
-def _fill_gaps(f32, r_time, r_dt, r_caps, r_us, tz, current, voltage, vpos, lengths, path):
+def _fill_gaps(f32, r_time, r_dt, r_caps, r_us, tz, current32, voltage, vpos, lengths, path):
     """NewareNDA's ``_data_interpolation`` for BTS 8 records between runInfo entries.
 
     Integrates dt, dt*I/3600 and dt*I*V/3600 over each gap (pandas' grouped Kahan cumsum, as
     NewareNDA's groupby) and adds them to the last entry's Time (s), capacities (mAh) and
-    energies (mWh), written as float32 into the rows of ``f32``; returns the Timestamp series.
-    ``vpos`` are the rows holding a runInfo entry, ``lengths`` the rows from each to the next.
+    energies (mWh), written as float32 into the rows of ``f32`` (Time, charge capacity, charge
+    energy, discharge capacity, discharge energy; ``r_caps`` in that order); returns the
+    Timestamp array. ``vpos`` are the rows holding a runInfo entry, ``lengths`` the rows from
+    each to the next (a "block"); ``current32`` is the file's current (A, float32), I = 1000 *
+    current32 in mA.
+
+    NewareNDA's groups are the gap rows of a block and the runInfo row after them (whose own sum
+    is then multiplied by 0). The rows go in cache-sized chunks of whole blocks; each chunk's
+    kernel call runs one row further, over the runInfo row that closes its last group, and hands
+    that row's sum on to the next chunk.
     """
-    n = len(current)
-    # Row-wise work goes in cache-sized chunks: the arrays are large, the arithmetic light.
-    chunks = _block_chunks(vpos, n)
-    values = np.empty((n, 3))  # dt, dt*I/3600, dt*I*V/3600; pandas' kernel wants C order
-    for b0, b1, lo, hi in chunks:
-        v = values[lo:hi]
-        work = np.repeat(r_dt[b0:b1], lengths[b0:b1])
-        v[:, 0] = work
-        work *= current[lo:hi]
-        work /= 3600
-        v[:, 1] = work
-        work *= voltage[lo:hi]
-        v[:, 2] = work
-    labels = np.repeat(np.arange(1, len(vpos) + 1, dtype=np.intp), lengths)
-    labels[vpos] -= 1  # gap rows form a group with the next runInfo row
-    sums = _grouped_cumsum(values, labels, len(vpos) + 1)
-    del values, labels
-    sums[vpos] *= 0.0  # "* ~nan_mask": runInfo rows get no increment
-    # Time = ffill + inc; |C.ffill()| + |clip(inc, lower=0)|; |D.ffill()| + |clip(inc,
-    # upper=0)|, the latter computed as |D| - min(inc, 0), which is the same number
-    time_inc = np.empty(n)
-    bases = [r_time] + [np.abs(c) for c in r_caps]
-    f64 = dict(dtype=np.float64, casting="same_kind")
-    for b0, b1, lo, hi in chunks:
-        sm = sums[lo:hi]
-        base = [np.repeat(x[b0:b1], lengths[b0:b1]) for x in bases]
-        time_inc[lo:hi] = sm[:, 0]
-        np.add(base[0], sm[:, 0], out=f32[0, lo:hi], **f64)
-        np.add(base[1], np.maximum(sm[:, 1], 0.0), out=f32[1, lo:hi], **f64)
-        np.subtract(base[2], np.minimum(sm[:, 1], 0.0), out=f32[2, lo:hi], **f64)
-        np.add(base[3], np.maximum(sm[:, 2], 0.0), out=f32[3, lo:hi], **f64)
-        np.subtract(base[4], np.minimum(sm[:, 2], 0.0), out=f32[4, lo:hi], **f64)
-    del sums
-    ticks, unit = _seconds_to_timedelta(time_inc)
-    del time_inc
+    n = len(voltage)
+    nb = len(vpos)
+    # dt is constant over a block: its sums (Time, Timestamp) come from a small table
+    dt_sums, dt_first = _constant_gap_sums(r_dt, lengths)
+    dt_ticks, unit = _seconds_to_timedelta(dt_sums)
     per_us = {"us": 1, "ns": 1000}.get(unit)
     if per_us is None:
         raise UnknownLayout(f"{path}: unexpected timedelta unit {unit}")
-    ticks += np.repeat(r_us * per_us, lengths)
-    return _tz_series(ticks, tz, unit=unit)
+    r_ticks = r_us * per_us
+    lookup_first = dt_first - vpos  # table index of each block's first row, less its row number
+    bases = np.array([r_time] + [np.abs(c) for c in r_caps])  # block values, as the rows of f32
+    ticks = np.empty(n, dtype=np.int64)
+    ramp = np.arange(_CHUNK + int(lengths.max()) + 1)
+    f64 = dict(dtype=np.float64, casting="same_kind")
+
+    def gap_values(dt, lo, hi):
+        """Rows lo..hi-1 of (dt*I/3600, dt*I*V/3600), C order as pandas' kernel wants."""
+        values = np.empty((hi - lo, 2))
+        work = np.multiply(current32[lo:hi], 1000, dtype=np.float64)
+        work *= dt
+        work /= 3600
+        values[:, 0] = work
+        work *= voltage[lo:hi]
+        values[:, 1] = work
+        return values
+
+    # row 0 alone is NewareNDA's first group
+    carry = _grouped_cumsum(gap_values(r_dt[0], 0, 1), np.zeros(1, dtype=np.intp), 1)[0] * 0.0
+    for b0, b1, lo, hi in _block_chunks(vpos, n):
+        m = hi - lo
+        lens = lengths[b0:b1]
+        # kernel rows lo+1 .. min(hi, n-1): the gaps of blocks b0..b1-1 and the runInfo rows of
+        # blocks b0+1..b1, in groups of lens rows (the last one short by its runInfo row at n)
+        k_lens = lengths[b0:b1 + 1].copy()
+        k_lens[0] -= 1
+        if b1 < nb:
+            k_lens[-1] = 1
+        k_hi = lo + 1 + int(k_lens.sum())
+        labels = np.repeat(np.arange(b1 - b0, dtype=np.intp), lens)[:k_hi - lo - 1]
+        sums = np.empty((m + 1, 2))
+        sums[0] = carry
+        _grouped_cumsum(gap_values(np.repeat(r_dt[b0:b1 + 1], k_lens), lo + 1, k_hi), labels,
+                        b1 - b0, out=sums[1:k_hi - lo])
+        sums[vpos[b0 + 1:b1 + 1] - lo] *= 0.0  # "* ~nan_mask": runInfo rows get no increment
+        carry = sums[m]
+        sm = sums[:m]
+        # Time = ffill + inc; |C.ffill()| + |clip(inc, lower=0)|; |D.ffill()| + |clip(inc,
+        # upper=0)|, the latter computed as |D| - min(inc, 0), which is the same number
+        lookup = np.repeat(lookup_first[b0:b1] + lo, lens)
+        lookup += ramp[:m]
+        base = np.repeat(bases[:, b0:b1], lens, axis=1)
+        np.add(base[0], dt_sums[lookup], out=f32[0, lo:hi], **f64)
+        for row, col in ((1, 0), (2, 1)):  # charge: + the positive part of the increment
+            np.add(base[row], np.maximum(sm[:, col], 0.0), out=f32[row, lo:hi], **f64)
+        for row, col in ((3, 0), (4, 1)):  # discharge: - the negative part
+            np.subtract(base[row], np.minimum(sm[:, col], 0.0), out=f32[row, lo:hi], **f64)
+        np.add(np.repeat(r_ticks[b0:b1], lens), dt_ticks[lookup], out=ticks[lo:hi])
+    return _tz_array(ticks, tz, unit=unit)
 
 
-def _read_ndax(path: Path) -> pd.DataFrame:
+def _constant_gap_sums(r_dt, lengths):
+    """NewareNDA's grouped Kahan cumsum of dt over the gaps, dt being constant over each block.
+
+    Returns (table, first): ``table[first[b] + k]`` is the sum of the k-th row of block b (k = 0,
+    the runInfo row: 0.0; k >= 1, the gap rows: k times dt, Kahan-summed), in float64 s. The
+    table holds, for each distinct dt, 0 and the sums up to its longest block (at most as many
+    values as rows), computed by the same pandas kernel.
+    """
+    uniq, which = np.unique(r_dt, return_inverse=True)
+    longest = np.zeros(len(uniq), dtype=np.int64)
+    np.maximum.at(longest, which, lengths)
+    start = np.cumsum(longest) - longest  # table index of each dt's 0
+    steps = np.repeat(uniq, longest)
+    steps[start] = 0.0  # a leading 0 leaves pandas' Kahan sum as it starts (0, no compensation)
+    labels = np.repeat(np.arange(len(uniq), dtype=np.intp), longest)
+    table = _grouped_cumsum(steps.reshape(-1, 1), labels, len(uniq)).reshape(-1)
+    return table, start[which]
+
+
+def _read_ndax(path: Path) -> dict:
     """NewareNDA's read_ndax for ndc version 14: data.ndc records merged (left, on Index) with
     runInfo, forward-filled Step merged with step, gaps interpolated, aux channels merged."""
     data_blob, run_blob, step_blob, aux = _ndax_members(path)
@@ -680,25 +746,22 @@ def _read_ndax(path: Path) -> pd.DataFrame:
     npages = _ndc_pages(data_blob, "data.ndc", 1, path)
     vi = np.ndarray((npages, 495, 2), dtype="<f4", buffer=data_blob, offset=_PAGE + 132,
                     strides=(_PAGE, 8, 4))
-    voltage = vi[:, :, 0].reshape(-1)
-    nonzero = voltage != 0
+    slots = np.empty((2, npages, 495), dtype=np.float32)  # voltage, current of every slot
+    np.copyto(slots, vi.transpose(2, 0, 1))
+    slots = slots.reshape(2, -1)
+    nonzero = slots[0] != 0
     zeros = np.flatnonzero(~nonzero)
-    contiguous = len(zeros) == 0 or zeros[0] == len(voltage) - len(zeros)
-    if contiguous:  # only trailing empty slots: Index = 1..n
-        n = len(voltage) - len(zeros)
-        d_index = np.arange(1, n + 1, dtype=np.uint32)
-        voltage = voltage[:n]
-        current32 = vi[:, :, 1].reshape(-1)[:n]
-    else:
-        d_index = np.flatnonzero(nonzero) + 1
-        n = len(d_index)
-        voltage = voltage[nonzero]
-        current32 = vi[:, :, 1].reshape(-1)[nonzero]
-    del vi, data_blob, nonzero, zeros
+    contiguous = len(zeros) == 0 or zeros[0] == slots.shape[1] - len(zeros)
+    n = slots.shape[1] - len(zeros)
     if n == 0:
         raise UnknownLayout(f"{path}: no records")
-    current = np.multiply(current32, 1000, dtype=np.float64)  # NewareNDA: 1000 * float
-    del current32
+    if contiguous:  # only trailing empty slots: Index = 1..n
+        d_index = np.arange(1, n + 1, dtype=np.uint32)
+        voltage, current32 = slots[:, :n]
+    else:
+        d_index = np.flatnonzero(nonzero) + 1
+        voltage, current32 = slots[:, nonzero]
+    del vi, data_blob, nonzero, zeros, slots
 
     # runInfo: 72 records of 55 bytes per page; Step = count of changes; first of each Index
     rpages = _ndc_pages(run_blob, "data_runInfo.ndc", 18, path)
@@ -745,25 +808,28 @@ def _read_ndax(path: Path) -> pd.DataFrame:
     all_valid = len(vpos) == n
 
     def rows(block_values):
-        return block_values if all_valid else np.repeat(block_values, lengths)
+        return block_values if all_valid else np.repeat(block_values, lengths, axis=-1)
 
     tz = datetime.now().astimezone().tzinfo
     r_time = field("time") / 1000
     r_us = _utc_us_from_float_seconds(field("ts").astype(np.int64) + field("msec") / 1000)
-    r_caps = [field(k).astype(np.float64) * 1000 for k in ("cc", "dc", "ce", "de")]
-    f32 = np.empty((5, n), dtype=np.float32)  # rows: Time and the four integrals
+    r_caps = [field(k).astype(np.float64) * 1000 for k in ("cc", "ce", "dc", "de")]
+    f32 = np.empty((5, n), dtype=np.float32)  # rows: Time, and cc, ce, dc, de as r_caps
     if all_valid:
         for out, v in zip(f32, [r_time] + r_caps):
             out[:] = v
-        timestamp = _tz_series(r_us, tz)
+        timestamp = _tz_array(r_us, tz)
     else:
-        timestamp = _fill_gaps(f32, r_time, field("dt") / 1000, r_caps, r_us, tz, current,
-                               voltage, vpos, lengths, path)
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf records: as pandas, quietly
+            timestamp = _fill_gaps(f32, r_time, field("dt") / 1000, r_caps, r_us, tz, current32,
+                                   voltage, vpos, lengths, path)
+    # Current(mA): NewareNDA's 1000 * float in float64, cast to float32 (in place)
+    current = np.multiply(current32, 1000, out=current32, dtype=np.float64, casting="same_kind")
 
-    cols = _record_columns(d_index, rows(b_cycle), rows(r_step.astype(np.uint32)),
-                           rows(b_step_index), rows(b_codes), cats,
-                           f32[0], voltage, current, f32[1], f32[2], f32[3], f32[4], timestamp)
-    del f32, voltage, current
+    cycle, step = rows(np.array([b_cycle, r_step], dtype=np.uint32))  # one block for the two
+    cols = _record_columns(d_index, cycle, step, rows(b_step_index), rows(b_codes), cats,
+                           f32[0], voltage, current, f32[1], f32[3], f32[2], f32[4], timestamp)
+    del f32, voltage, current, current32
 
     for i, (f, aux_dict, blob) in enumerate(aux):
         apages = _ndc_pages(blob, f, 5, path)
@@ -784,4 +850,4 @@ def _read_ndax(path: Path) -> pd.DataFrame:
         inside = d_index <= len(values)
         col[inside] = values[d_index[inside] - 1]
         cols[col_name] = col
-    return _build_frame(cols, n)
+    return cols
