@@ -84,16 +84,11 @@ class ExperimentResult:
 # ------------------------------------------------------------------------------------------
 
 def _render(fig, name: str, caption: str) -> Figure:
+    """A figure of ``echem.figures_*`` (a plain matplotlib Figure with fixed margins, no layout
+    engine, not registered with pyplot) as PNG (110 dpi) and SVG."""
     png, svg = io.BytesIO(), io.StringIO()
-    engine = fig.get_layout_engine()
-    if engine is not None:  # lay out once, not again for each of the two formats
-        engine.execute(fig)
-        fig.set_layout_engine("none")
     fig.savefig(png, format="png", dpi=110)
     fig.savefig(svg, format="svg")
-    if getattr(fig.canvas, "manager", None) is not None:  # a pyplot figure: registered until closed
-        import matplotlib.pyplot as plt
-        plt.close(fig)
     return Figure(name, caption, png.getvalue(), svg.getvalue())
 
 

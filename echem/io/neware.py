@@ -277,7 +277,7 @@ def _step_offsets_s(t: np.ndarray, starts: np.ndarray) -> np.ndarray | None:
     return np.cumsum(np.concatenate(([0.0], t[starts - 1])))
 
 
-def _status_codes(status) -> tuple[np.ndarray, np.ndarray]:
+def _category_codes(status) -> tuple[np.ndarray, np.ndarray]:
     """Distinct status names and, per row, the index of its name (-1 where missing; int8 or
     wider, as the categorical's codes)."""
     if isinstance(status, pd.Series):
@@ -369,7 +369,7 @@ def to_schema(frame: pd.DataFrame | dict, meta: dict | None = None) -> pd.DataFr
     _put(current_mA, frame, "Current(mA)")
     _put(voltage_V, frame, "Voltage")
     _put(cycle, frame, "Cycle")
-    names, codes = _status_codes(frame["Status"])
+    names, codes = _category_codes(frame["Status"])
     kinds = [_step_type(x) for x in names] + ["other"]  # code -1 (missing status) -> "other"
     kind_codes = np.array([STEP_TYPES.index(k) for k in kinds], dtype=np.int8)
     status_starts, status_runs = _runs(codes)  # step_type is set run by run of Status
