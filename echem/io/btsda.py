@@ -1440,16 +1440,22 @@ def _fixed(values, decimals: int):
     return text
 
 
+def _clock(total_ms: np.ndarray) -> tuple[list, np.ndarray]:
+    """Whole milliseconds as the text parts ``hh``, ``:``, ``mm``, ``:``, ``ss`` (hours not
+    wrapped at 24) and the milliseconds left over."""
+    h, rem = np.divmod(total_ms, 3_600_000)
+    m, rem = np.divmod(rem, 60_000)
+    s, milli = np.divmod(rem, 1000)
+    return [_padded(h, 2), ":", _padded(m, 2), ":", _padded(s, 2)], milli
+
+
 def _hms_text(seconds, ms: bool = False):
     """Durations as ``hh:mm:ss`` with hours running past 24, as BTSDA writes them, with
     ``.mmm`` when ``ms`` or when any duration has milliseconds."""
     import pyarrow.compute as pc
 
     total = np.rint(np.asarray(seconds, dtype=np.float64) * 1000).astype(np.int64)
-    h, rem = np.divmod(total, 3_600_000)
-    m, rem = np.divmod(rem, 60_000)
-    s, milli = np.divmod(rem, 1000)
-    parts = [_padded(h, 2), ":", _padded(m, 2), ":", _padded(s, 2)]
+    parts, milli = _clock(total)
     if ms or milli.any():
         parts += [".", _padded(milli, 3)]
     return pc.binary_join_element_wise(*parts, "")
@@ -1465,11 +1471,8 @@ def _stamps(start: pd.Timestamp, seconds):
     day, tod = np.divmod(start.value // 1_000_000 + total, 86_400_000)
     codes, days = pd.factorize(day)
     dates = pa.array([str(np.datetime64(int(x), "D")) for x in days], type=pa.string())
-    h, rem = np.divmod(tod, 3_600_000)
-    m, rem = np.divmod(rem, 60_000)
-    s, milli = np.divmod(rem, 1000)
-    parts = [pc.take(dates, pa.array(codes)), " ", _padded(h, 2), ":", _padded(m, 2), ":",
-             _padded(s, 2)]
+    clock, milli = _clock(tod)
+    parts = [pc.take(dates, pa.array(codes)), " ", *clock]
     if np.any(total % 1000):
         parts += [".", _padded(milli, 3)]
     return pc.binary_join_element_wise(*parts, "")
