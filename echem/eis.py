@@ -1066,17 +1066,30 @@ def _result(c: Circuit, obj: Objective, x, names, f, z) -> EISFit:
 # batch
 # --------------------------------------------------------------------------------------------
 
-def fit_all(data, circuit=DEFAULT_CIRCUIT, names=None, *, drop_inductive=None, f_min_Hz=None,
-            f_max_Hz=None, kk=True, kk_threshold=0.02) -> pd.DataFrame:
+@dataclass
+class SpectrumFit:
+    """One spectrum of :func:`fit_spectra`: its number and start time (s), what cleaning dropped,
+    the fit (None, with ``message`` saying why, when it failed) and the Kramers-Kronig test
+    (None when not asked for or not possible; ``kk_message`` then says why)."""
+
+    spectrum: int
+    time_s: float
+    n_points: int
+    preprocess: PreprocessReport
+    fit: EISFit | None
+    message: str = ""
+    kk: KKResult | None = None
+    kk_message: str = ""
+
+
+def fit_spectra(data, circuit=DEFAULT_CIRCUIT, names=None, *, drop_inductive=None, f_min_Hz=None,
+                f_max_Hz=None, kk=True, kk_threshold=0.02) -> list[SpectrumFit]:
     """Fit every spectrum of a Measurement (or DataFrame, or list of :class:`Spectrum`).
 
     Each spectrum is cleaned with :func:`preprocess` (``drop_inductive`` defaults to True when the
     circuit has no inductor), fitted warm-started from the previous spectrum's parameters besides
-    its own guesses (the better fit wins), and Kramers-Kronig checked. One row per spectrum:
-    spectrum, time_s, n_points, each parameter and ``<name>_stderr``, the named values, the
-    characteristic frequencies ``f_<arc>_Hz``, rel_rms, chi_square, success, message, kk_M, kk_mu,
-    kk_max_residual, kk_passed. A spectrum that cannot be fitted gives a row with success False and
-    the reason, and the batch goes on.
+    its own guesses (the better fit wins), and Kramers-Kronig checked (``kk``). A spectrum that
+    cannot be fitted gives a :class:`SpectrumFit` without fit, saying why, and the batch goes on.
     """
     c = parse_circuit(circuit)
     if names is None:
@@ -1085,22 +1098,43 @@ def fit_all(data, circuit=DEFAULT_CIRCUIT, names=None, *, drop_inductive=None, f
     if drop_inductive is None:
         drop_inductive = not any(e[1] in ("L", "La") for e in c.elements)
     specs = data if isinstance(data, list) else spectra(data)
-    rows = []
+    out = []
     previous = None
     for sp in specs:
-        row = {"spectrum": sp.index, "time_s": sp.time_s}
         f, z, rep = preprocess(sp.frequency_Hz, sp.z, drop_inductive=drop_inductive,
                                f_min_Hz=f_min_Hz, f_max_Hz=f_max_Hz)
-        row["n_points"] = f.size
-        row["preprocess"] = str(rep)
+        item = SpectrumFit(sp.index, sp.time_s, f.size, rep, None)
+        out.append(item)
         try:
-            res = fit(f, z, c.text, names, initial=previous)
+            item.fit = fit(f, z, c.text, names, initial=previous)
         except FitError as exc:
-            row.update(success=False, message=exc.reason)
+            item.message = exc.reason
+            continue
+        item.message = item.fit.message
+        previous = item.fit.params if np.isfinite(item.fit.rel_rms) else previous
+        if kk:
+            try:
+                item.kk = kramers_kronig(f, z, threshold=kk_threshold)
+            except FitError as exc:
+                item.kk_message = exc.reason
+    return out
+
+
+def fit_table(fits: list[SpectrumFit]) -> pd.DataFrame:
+    """One row per :class:`SpectrumFit`: spectrum, time_s, n_points, preprocess, each parameter and
+    ``<name>_stderr``, the named values, the characteristic frequencies ``f_<arc>_Hz``, rel_rms,
+    chi_square, success, message, kk_M, kk_mu, kk_max_residual, kk_passed (kk_message when the test
+    could not run); a failed fit has success False and the reason in message."""
+    rows = []
+    for item in fits:
+        row = {"spectrum": item.spectrum, "time_s": item.time_s, "n_points": item.n_points,
+               "preprocess": str(item.preprocess)}
+        res = item.fit
+        if res is None:
+            row.update(success=False, message=item.message)
             rows.append(row)
             continue
-        previous = res.params if np.isfinite(res.rel_rms) else previous
-        for n in c.param_names:
+        for n in res.params:
             row[n] = res.params[n]
             row[f"{n}_stderr"] = res.stderr[n]
         for n, (v, e) in res.named.items():
@@ -1110,11 +1144,15 @@ def fit_all(data, circuit=DEFAULT_CIRCUIT, names=None, *, drop_inductive=None, f
             row[f"f_{n}_Hz"] = fc
         row.update(rel_rms=res.rel_rms, chi_square=res.chi_square, success=res.success,
                    message=res.message)
-        if kk:
-            try:
-                k = kramers_kronig(f, z, threshold=kk_threshold)
-                row.update(kk_M=k.M, kk_mu=k.mu, kk_max_residual=k.max_residual, kk_passed=k.passed)
-            except FitError as exc:
-                row.update(kk_passed=False, kk_message=exc.reason)
+        if item.kk is not None:
+            k = item.kk
+            row.update(kk_M=k.M, kk_mu=k.mu, kk_max_residual=k.max_residual, kk_passed=k.passed)
+        elif item.kk_message:
+            row.update(kk_passed=False, kk_message=item.kk_message)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def fit_all(data, circuit=DEFAULT_CIRCUIT, names=None, **options) -> pd.DataFrame:
+    """:func:`fit_spectra` as a table (:func:`fit_table`): one row per spectrum."""
+    return fit_table(fit_spectra(data, circuit, names, **options))

@@ -329,6 +329,30 @@ def test_fit_all_from_measurement_goes_on_after_a_bad_spectrum():
     np.testing.assert_allclose(table["R_SEI"][[0, 2]], 25.20, rtol=1e-4)
 
 
+def test_fit_spectra_keeps_each_fit_and_kk_test_of_the_table():
+    # what the report draws is what its table says: the SpectrumFit of each spectrum holds the
+    # fit and KK test that fit_table turns into the row, equal to fitting that spectrum directly
+    rng = np.random.default_rng(11)
+    z1 = noisy(eis.circuit_impedance(eis.DEFAULT_CIRCUIT, truth_params(25.20, 43.89), F_PAPER), rng)
+    z2 = noisy(eis.circuit_impedance(eis.DEFAULT_CIRCUIT, truth_params(30.0, 60.0), F_PAPER), rng)
+    specs = [eis.Spectrum(1, F_PAPER, z1, 0.0), eis.Spectrum(2, F_PAPER[:3], z2[:3], 10.0),
+             eis.Spectrum(3, F_PAPER, z2, 20.0)]
+    fits = eis.fit_spectra(specs)
+    assert [item.spectrum for item in fits] == [1, 2, 3]
+    assert fits[1].fit is None and "too few" in fits[1].message and fits[1].kk is None
+    direct = eis.fit(F_PAPER, z1)
+    for name, value in direct.params.items():
+        assert fits[0].fit.params[name] == pytest.approx(value, rel=1e-6)
+    kk = eis.kramers_kronig(F_PAPER, z1)
+    assert fits[0].kk.M == kk.M and fits[0].kk.max_residual == pytest.approx(kk.max_residual)
+    table = eis.fit_table(fits)
+    assert list(table["success"]) == [True, False, True]
+    np.testing.assert_allclose(table["R_SEI"][[0, 2]], [fits[0].fit.named["R_SEI"][0],
+                                                        fits[2].fit.named["R_SEI"][0]])
+    np.testing.assert_allclose(table["R_SEI"][[0, 2]], [25.20, 30.0], rtol=0.02)
+    assert list(table["kk_M"][[0, 2]]) == [fits[0].kk.M, fits[2].kk.M]
+
+
 def test_figures(tmp_path):
     from echem import figures_eis
     rng = np.random.default_rng(5)

@@ -132,6 +132,30 @@ def test_a_corrupt_file_is_reported_and_the_others_go_on(tmp_path, capsys):
     assert _num(rows["sym-Li4Ag"]["R_SEI_ohm"]) == pytest.approx(12.10, rel=0.03)
 
 
+def test_a_cells_files_are_read_together_and_recorded_in_the_manifests_order(tmp_path):
+    # analyse_cell reads a cell's files in threads and takes the smallest first (the impedance
+    # file is fitted while the cycling file is read); what it records keeps the manifest's order
+    import dataclasses
+    import hashlib
+
+    from echem import manifest, pipeline
+    exp = manifest.load_manifest(SAMPLE)
+    cell = exp.cell("sym-Li4Ag")
+    bad = tmp_path / "cut.mpt"
+    bad.write_bytes((SAMPLE / "sym-Li_PEIS_C03.mpt").read_bytes()[:1500])
+    files = (cell.files[0], bad, cell.files[1])  # cycling (largest), corrupt, impedance
+    assert files[0].stat().st_size > files[2].stat().st_size
+    res = pipeline.analyse_cell(dataclasses.replace(cell, files=files), exp.protocol_for(cell))
+    assert [Path(r.path) for r in res.files] == [files[0], files[2]]
+    for r in res.files:
+        assert r.sha256 == hashlib.sha256(Path(r.path).read_bytes()).hexdigest()
+        assert r.size_bytes == Path(r.path).stat().st_size
+    assert res.info["unreadable"] == [str(bad)]
+    assert [w for w in res.warnings if w.startswith("unreadable file:") and "cut.mpt" in w]
+    assert {f.name for f in res.figures} == {"impedance", "voltage_time", "polarization"}
+    assert res.value("R_SEI_ohm") == pytest.approx(12.10, rel=0.03)   # sample data truth
+
+
 def test_an_existing_folder_of_the_user_is_never_replaced(tmp_path):
     out = tmp_path / "mine"
     out.mkdir()
