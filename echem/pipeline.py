@@ -12,7 +12,8 @@ import io
 import multiprocessing
 import os
 import traceback
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+import tomllib
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -86,10 +87,13 @@ class ExperimentResult:
 def _render(fig, name: str, caption: str) -> Figure:
     """A figure of ``echem.figures_*`` (a plain matplotlib Figure with fixed margins, no layout
     engine, not registered with pyplot) as PNG (110 dpi) and SVG. The PNG is compressed at zlib
-    level 3, not Pillow's 6: a report figure encodes in about half the time, some 8 % larger."""
+    level 3, not Pillow's 6: a report figure encodes in about half the time, some 8 % larger.
+    The SVG keeps its text as text (``svg.fonttype = "none"``, a sans-serif font as fallback), so
+    that labels can be edited and searched, not as glyph outlines: written in half the time."""
     png, svg = io.BytesIO(), io.StringIO()
     fig.savefig(png, format="png", dpi=110, pil_kwargs={"compress_level": 3})
-    fig.savefig(svg, format="svg")
+    with matplotlib.rc_context({"svg.fonttype": "none"}):
+        fig.savefig(svg, format="svg")
     return Figure(name, caption, png.getvalue(), svg.getvalue())
 
 
@@ -214,16 +218,19 @@ def _full_metrics(cell: Cell, protocol: Protocol, data: pd.DataFrame, res: CellR
                                "capacity", f"{cell.id}: discharge capacity and coulombic efficiency"))
 
 
-def analyse_cell(cell: Cell, protocol: Protocol, out_dir: Path | None = None) -> CellResult:
+def analyse_cell(cell: Cell, protocol: Protocol, out_dir: Path | None = None,
+                 reading: dict[Path, Future] | None = None) -> CellResult:
     """Read a cell's files and run the analyses its protocol and type call for.
 
     With ``out_dir``, the cell's report folder (:func:`echem.report.write.write_cell`) is written
     there by the process that analyses the cell: the data table by a background thread while the
     analyses run (Arrow's CSV writer releases the GIL; 1,000,000 rows take about 1.3 s), the rest
     at the end. The result then holds no data table, so it stays small to send between processes.
+    ``reading``: files of the cell whose reading has already started (path -> Future of
+    ``_read_file``), as :func:`run` does for the first cell.
     """
     if out_dir is None:
-        return _analyse_cell(cell, protocol, lambda data: None)
+        return _analyse_cell(cell, protocol, lambda data: None, reading)
     from echem.report.write import write_cell, write_csv
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -231,7 +238,7 @@ def analyse_cell(cell: Cell, protocol: Protocol, out_dir: Path | None = None) ->
         pending = []
         # a shallow copy: the analyses may add columns to theirs, not to the one being written
         res = _analyse_cell(cell, protocol, lambda data: pending.append(
-            background.submit(write_csv, data.copy(deep=False), out_dir / "data.csv")))
+            background.submit(write_csv, data.copy(deep=False), out_dir / "data.csv")), reading)
         for job in pending:
             job.result()  # a failed write (disk full, ...) fails the report, as any other write
     write_cell(res, out_dir, skip=("data",))
@@ -253,14 +260,17 @@ def _size(path) -> int:
         return 0
 
 
-def _analyse_cell(cell: Cell, protocol: Protocol, on_data: Callable[[pd.DataFrame], None]) -> CellResult:
+def _analyse_cell(cell: Cell, protocol: Protocol, on_data: Callable[[pd.DataFrame], None],
+                  reading: dict[Path, Future] | None = None) -> CellResult:
     res = CellResult(cell.id, cell.type, cell.anode, protocol.name)
     files = list(cell.files)
     # All of the cell's files are read at once in threads (the readers spend most of their time
     # in Arrow and numpy, which release the GIL), and taken smallest first: an impedance file is
     # fitted and drawn here while a long cycling file is still being read (1,000,000 rows: ~1 s).
     with ThreadPoolExecutor(max_workers=max(1, min(len(files), 4))) as readers:
-        reading = [readers.submit(_read_file, path) for path in files]
+        started = reading or {}
+        reading = [started[path] if path in started else readers.submit(_read_file, path)
+                   for path in files]
         read_ok: dict[int, tuple[FileRecord, object]] = {}
         cyc_parts, eis_parts = [], []
         for i in sorted(range(len(files)), key=lambda i: _size(files[i])):
@@ -377,13 +387,41 @@ def run(folder: str | Path, *, jobs: int | None = None,
     if not folder.is_dir():
         raise EchemError("not a folder", folder)
     warnings: list[str] = []
-    if manifest_path(folder).exists():
-        # a listed file that is missing is reported on its cell (unreadable), like a corrupt one
-        exp = load_manifest(folder, check_files=False)
-        inferred = False
-    else:
-        exp, warnings = infer_experiment(folder)
-        inferred = True
+    ahead = ThreadPoolExecutor(max_workers=4)
+    try:
+        early: dict[Path, Future] = {}
+        if manifest_path(folder).exists():
+            # Validating the manifest loads its protocols, which imports impedance.py, scipy and
+            # matplotlib (~1.2 s); when the cells are analysed in this process, the first cell's
+            # files are read meanwhile (Arrow and numpy release the GIL).
+            n_cells, first_files = _first_cell_files(folder)
+            if min(jobs or os.cpu_count() or 1, n_cells) == 1:
+                early = {path: ahead.submit(_read_file, path) for path in first_files}
+            # a listed file that is missing is reported on its cell (unreadable), like a corrupt one
+            exp = load_manifest(folder, check_files=False)
+            inferred = False
+        else:
+            exp, warnings = infer_experiment(folder)
+            inferred = True
+        return _run(exp, warnings, inferred, jobs, progress, cells_dir, early)
+    finally:
+        ahead.shutdown(wait=False, cancel_futures=True)
+
+
+def _first_cell_files(folder: Path) -> tuple[int, list[Path]]:
+    """(number of cells, files of the first cell) as the manifest lists them, read as plain TOML
+    without validation (load_manifest validates); (0, []) when it cannot tell."""
+    path = manifest_path(folder)
+    try:
+        cells = tomllib.loads(path.read_text(encoding="utf-8"))["cell"]
+        files = [Path(name) for name in cells[0]["files"]]
+        return len(cells), [f if f.is_absolute() else path.parent / f for f in files]
+    except Exception:  # any fault is load_manifest's to report, with its field and reason
+        return 0, []
+
+
+def _run(exp: Experiment, warnings: list[str], inferred: bool, jobs: int | None, progress,
+         cells_dir: Path | None, early: dict[Path, Future]) -> ExperimentResult:
     dirs = [None] * len(exp.cells)
     if cells_dir is not None:
         from echem.report.write import cell_folders
@@ -392,8 +430,8 @@ def run(folder: str | Path, *, jobs: int | None = None,
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks) or 1))
     results: list[CellResult] = []
     if jobs == 1:
-        for t in tasks:
-            results.append(_analyse(t))
+        for i, (cell, protocol, out_dir) in enumerate(tasks):
+            results.append(analyse_cell(cell, protocol, out_dir, early if i == 0 else None))
             if progress:
                 progress(len(results), len(tasks), results[-1])
     else:

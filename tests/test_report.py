@@ -80,6 +80,20 @@ def test_outputs_are_all_there(report):
     assert not list(out.parent.glob(".report.*"))  # no staging folder left behind
 
 
+def test_figures_are_png_images_and_svg_with_their_text_as_text(report):
+    # the SVG keeps labels as <text> (editable, searchable), the PNG is a real image
+    import xml.etree.ElementTree as ET
+
+    from PIL import Image
+    _, out, _ = report
+    d = out / "cells" / "sym-Li4Ag"
+    texts = {"".join(e.itertext()) for e in ET.parse(d / "impedance.svg").iter()
+             if e.tag.endswith("}text")}
+    assert {"Z' / Ω", "frequency / Hz"} <= texts
+    with Image.open(d / "impedance.png") as im:
+        assert im.format == "PNG" and im.size[0] > 1000
+
+
 def test_data_csv_holds_the_records_of_the_instrument_file(report):
     # cells/<id>/data.csv is written while the cell is analysed (a background thread in the
     # worker); it must hold every record of the cycling export, as the reader gives them

@@ -29,9 +29,8 @@ def register(sub) -> None:
 class Progress:
     """A one-line progress bar on stderr, shown only on a terminal."""
 
-    def __init__(self, enabled: bool, n_files: int):
+    def __init__(self, enabled: bool):
         self.enabled = enabled
-        self.n_files = n_files
         self.files_done = 0
 
     def __call__(self, done: int, total: int, result) -> None:
@@ -41,7 +40,7 @@ class Progress:
         width = 30
         fill = int(width * done / max(total, 1))
         sys.stderr.write(f"\r[{'#' * fill}{'.' * (width - fill)}] cells {done}/{total}, "
-                         f"files {self.files_done}/{self.n_files}  {result.cell_id[:30]:<30}")
+                         f"files {self.files_done}  {result.cell_id[:30]:<30}")
         if done == total:
             sys.stderr.write("\n")
         sys.stderr.flush()
@@ -49,12 +48,8 @@ class Progress:
 
 def run(args: argparse.Namespace) -> int:
     from echem import __version__
-    from echem.manifest import load_manifest, manifest_path
 
-    n_files = 0
-    if manifest_path(args.folder).exists():
-        n_files = sum(len(c.files) for c in load_manifest(args.folder, check_files=False).cells)
-    progress = Progress(sys.stderr.isatty() and not args.quiet, n_files)
+    progress = Progress(sys.stderr.isatty() and not args.quiet)
     result = write.report(args.folder, args.output, jobs=args.jobs, progress=progress)
     con = db.connect(args.db)
     added = db.ingest(con, args.folder, result.cells, __version__)
