@@ -229,21 +229,36 @@ def analyse_cell(cell: Cell, protocol: Protocol, out_dir: Path | None = None,
     ``reading``: files of the cell whose reading has already started (path -> Future of
     ``_read_file``), as :func:`run` does for the first cell.
     """
+    with ThreadPoolExecutor(max_workers=1) as background:
+        writing: list[Future] = []
+        res = _analyse_and_write(cell, protocol, out_dir, reading, background, writing)
+        _wait(writing)
+    return res
+
+
+def _analyse_and_write(cell: Cell, protocol: Protocol, out_dir: Path | None,
+                       reading: dict[Path, Future] | None, background: ThreadPoolExecutor,
+                       writing: list[Future]) -> CellResult:
+    """:func:`analyse_cell`, leaving the data table's write to ``background`` (its Future
+    appended to ``writing``) still running when it returns."""
     if out_dir is None:
         return _analyse_cell(cell, protocol, lambda data: None, reading)
     from echem.report.write import write_cell, write_csv
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    with ThreadPoolExecutor(max_workers=1) as background:
-        pending = []
-        # a shallow copy: the analyses may add columns to theirs, not to the one being written
-        res = _analyse_cell(cell, protocol, lambda data: pending.append(
-            background.submit(write_csv, data.copy(deep=False), out_dir / "data.csv")), reading)
-        for job in pending:
-            job.result()  # a failed write (disk full, ...) fails the report, as any other write
+    # a shallow copy: the analyses may add columns to theirs, not to the one being written
+    res = _analyse_cell(cell, protocol, lambda data: writing.append(
+        background.submit(write_csv, data.copy(deep=False), out_dir / "data.csv")), reading)
     write_cell(res, out_dir, skip=("data",))
     res.tables.pop("data", None)
     return res
+
+
+def _wait(writing: list[Future]) -> None:
+    """Wait for the writes; a failed one (disk full, ...) fails the report, as any other write."""
+    for job in writing:
+        job.result()
+    writing.clear()
 
 
 def _read_file(path) -> tuple[FileRecord, object]:
@@ -430,22 +445,35 @@ def _run(exp: Experiment, warnings: list[str], inferred: bool, jobs: int | None,
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks) or 1))
     results: list[CellResult] = []
     if jobs == 1:
-        for i, (cell, protocol, out_dir) in enumerate(tasks):
-            results.append(analyse_cell(cell, protocol, out_dir, early if i == 0 else None))
-            if progress:
-                progress(len(results), len(tasks), results[-1])
-    else:
-        # forkserver: workers start from a clean server process, not as forks of this one,
-        # which may already run Arrow's reader threads (forking those can deadlock a worker).
-        # The server imports the analysis modules once; each worker is a fork of it.
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["echem.pipeline", "echem.eis", "echem.figures_cycling",
-                                    "echem.figures_eis", "echem.figures_compare"])
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-            for r in pool.map(_analyse, tasks):
-                results.append(r)
+        # a cell's data table is still being written while the next cell, or the cross-reference
+        # after the last one, is analysed (one write at a time: memory holds at most two tables)
+        with ThreadPoolExecutor(max_workers=1) as background:
+            writing: list[Future] = []
+            for i, (cell, protocol, out_dir) in enumerate(tasks):
+                _wait(writing)
+                results.append(_analyse_and_write(cell, protocol, out_dir, early if i == 0 else None,
+                                                  background, writing))
                 if progress:
-                    progress(len(results), len(tasks), r)
+                    progress(len(results), len(tasks), results[-1])
+            out = _experiment_result(exp, results, warnings, inferred)
+            _wait(writing)
+        return out
+    # forkserver: workers start from a clean server process, not as forks of this one,
+    # which may already run Arrow's reader threads (forking those can deadlock a worker).
+    # The server imports the analysis modules once; each worker is a fork of it.
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["echem.pipeline", "echem.eis", "echem.figures_cycling",
+                                "echem.figures_eis", "echem.figures_compare"])
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        for r in pool.map(_analyse, tasks):
+            results.append(r)
+            if progress:
+                progress(len(results), len(tasks), r)
+    return _experiment_result(exp, results, warnings, inferred)
+
+
+def _experiment_result(exp: Experiment, results: list[CellResult], warnings: list[str],
+                       inferred: bool) -> ExperimentResult:
     unreadable = [u for r in results for u in r.info.get("unreadable", [])]
     out = ExperimentResult(exp, results, warnings, unreadable, inferred)
     cross_reference(out)

@@ -112,6 +112,26 @@ def test_data_csv_holds_the_records_of_the_instrument_file(report):
         assert (got["step_type"].to_numpy() == src["step_type"].astype(str).to_numpy()).all()
 
 
+def test_in_one_process_the_same_report_with_every_data_csv_whole(report, tmp_path):
+    # --jobs 1: each cell's data.csv is still being written while the next cell is analysed
+    # (and the last one's during the cross-reference); the report waits for all of them
+    import numpy as np
+    import pandas as pd
+
+    from echem import read
+    _, out, _ = report
+    one = tmp_path / "one"
+    assert main(["report", str(SAMPLE), "-o", str(one), "--db", str(tmp_path / "r.sqlite"),
+                 "--quiet", "--jobs", "1"]) == 0
+    assert _rows(one / "summary.csv") == _rows(out / "summary.csv")
+    for cell_id in sampledata.truth()["cell_id"]:
+        got = pd.read_csv(one / "cells" / cell_id / "data.csv")
+        src = read(SAMPLE / f"{cell_id}_cycling.csv").data
+        assert len(got) == len(src)
+        np.testing.assert_allclose(got["voltage_V"].to_numpy(), src["voltage_V"].to_numpy(),
+                                   rtol=1e-12, atol=0)
+
+
 def test_second_run_leaves_the_database_unchanged(report, tmp_path):
     _, _, db = report
 
