@@ -36,10 +36,11 @@ STEP_COLUMNS = ["step", "cycle", "step_type", "direction", "start_time_s", "end_
 
 
 class _Prepared:
-    """Arrays of the usable rows and the row ranges of the steps (internal)."""
+    """Arrays of the usable rows and the row ranges of the steps, read only (internal)."""
 
-    def __init__(self, t, v, i, cap, starts, steps):
+    def __init__(self, t, v, i, cap, starts, steps, cycles="file"):
         self.t, self.v, self.i, self.cap = t, v, i, cap
+        self.cycles = cycles            # the cycle source the steps were numbered with
         self.starts = starts            # first row of each step block
         self.ends = np.append(starts[1:], t.size)  # one past the last row
         self.steps = steps              # per-step DataFrame (STEP_COLUMNS + first_row, last_row)
@@ -117,9 +118,19 @@ def cycles_from_steps(direction: np.ndarray, first: str = "auto") -> np.ndarray:
 
 
 def prepare(data: pd.DataFrame, cycles: str = "file") -> _Prepared:
-    """Clean rows, fill absent columns and aggregate per step (internal; see module docstring)."""
+    """Clean rows, fill absent columns and aggregate per step (see the module docstring).
+
+    The analyses of this module, ``echem.symmetric`` and ``echem.nucleation`` and the cycling
+    figures call it on the data they are given; they also take its result in place of the data,
+    which spares preparing a long series once per analysis (1,000,000 rows: ~0.05 s each).
+    """
     if cycles not in CYCLE_SOURCES:
         raise EchemError(f"unknown cycle source {cycles!r}; use one of {CYCLE_SOURCES}")
+    if isinstance(data, _Prepared) and data.cycles == cycles:
+        return data
+    if isinstance(data, _Prepared):
+        raise EchemError(f"the data were prepared with cycles={data.cycles!r}, not {cycles!r}; "
+                         "give the DataFrame")
     df = usable_rows(data)
     n = len(df)
     if n == 0:
@@ -214,7 +225,7 @@ def prepare(data: pd.DataFrame, cycles: str = "file") -> _Prepared:
         "first_row": starts,
         "last_row": last,
     })
-    return _Prepared(t, v, i, cap, starts, steps)
+    return _Prepared(t, v, i, cap, starts, steps, cycles)
 
 
 def step_table(data: pd.DataFrame, *, cycles: str = "file") -> pd.DataFrame:

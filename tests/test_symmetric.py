@@ -92,3 +92,22 @@ def test_rests_between_half_cycles_and_no_step_column():
     assert r.n_half_cycles == 6
     np.testing.assert_allclose(r.half_cycles["overpotential_mV"], 25.0, atol=0.1)
     assert failure(with_rests.drop(columns="step")) is None
+
+
+def test_the_analyses_take_the_prepared_data_in_place_of_the_data():
+    # the report prepares a long series once and hands the result to every analysis: the same
+    # numbers as from the DataFrame (a short at 23.4 h, the synthetic cell's truth)
+    import pandas as pd
+
+    from echem.cycling import prepare, step_table
+    from echem.nucleation import overpotential
+    data = symmetric_cell(n_half_cycles=60, short_at_h=23.4)
+    prep = prepare(data)
+    assert prepare(prep) is prep
+    f_data, f_prep = failure(data), failure(prep)
+    assert f_prep.time_h == f_data.time_h == pytest.approx(23.4, abs=0.05)
+    pd.testing.assert_frame_equal(polarization(prep).half_cycles, polarization(data).half_cycles)
+    pd.testing.assert_frame_equal(step_table(prep), step_table(data))
+    assert overpotential(prep) == overpotential(data)
+    with pytest.raises(EchemError, match="prepared with cycles='file'"):
+        prepare(prep, cycles="auto")
