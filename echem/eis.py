@@ -1116,7 +1116,7 @@ def fit_spectra(data, circuit=DEFAULT_CIRCUIT, names=None, *, drop_inductive=Non
             try:
                 item.kk = kramers_kronig(f, z, threshold=kk_threshold)
             except FitError as exc:
-                item.kk_message = exc.reason
+                item.kk_message = exc.reason or "the Kramers-Kronig test could not run"
     return out
 
 
