@@ -244,7 +244,8 @@ def _analyse_and_write(cell: Cell, protocol: Protocol, out_dir: Path | None,
     appended to ``writing``) still running when it returns."""
     if out_dir is None:
         return _analyse_cell(cell, protocol, lambda data: None, reading)
-    from echem.report.write import write_cell, write_csv
+    from echem.output import write_csv
+    from echem.report.write import write_cell
 
     out_dir.mkdir(parents=True, exist_ok=True)
     # a shallow copy: the analyses may add columns to theirs, not to the one being written

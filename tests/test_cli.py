@@ -21,6 +21,22 @@ def test_read_summary_and_csv_conversion(corpus, tmp_path, capsys):
     np.testing.assert_array_equal(back["spectrum"], m.data["spectrum"].astype(int))
 
 
+def test_read_csv_conversion_keeps_every_value_and_time_stamp(corpus, tmp_path):
+    # written by Arrow's CSV writer (as the report's data.csv): numbers to the last digit,
+    # time stamps as the same instants (ISO 8601, UTC written as Z)
+    src = corpus / "neware" / "TestFile.nda"
+    out = tmp_path / "out.csv"
+    assert main(["read", str(src), "--to", "csv", "-o", str(out)]) == 0
+    m = echem.read(src).data
+    back = pd.read_csv(out)
+    assert list(back.columns) == [str(c) for c in m.columns] and len(back) == len(m)
+    for col in ("time_s", "voltage_V", "current_mA", "capacity_mAh"):
+        np.testing.assert_array_equal(back[col].to_numpy(), m[col].to_numpy())
+    assert (back["step_type"] == m["step_type"].astype(str)).all()
+    stamps = pd.to_datetime(back["Timestamp"], format="ISO8601")
+    assert (stamps == m["Timestamp"]).all()
+
+
 def test_read_parquet_round_trip(corpus, tmp_path):
     src = corpus / "neware" / "new_nda_file.nda"
     out = tmp_path / "x.parquet"

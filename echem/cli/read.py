@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from echem.io import read
-from echem.output import atomic_write
+from echem.output import atomic_write, write_csv
 from echem.schema import Measurement
 
 
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         out = args.output or Path(args.file.name).with_suffix("." + args.to)
         data = meas.data
         if args.to == "csv":
-            atomic_write(out, lambda tmp: data.to_csv(tmp, index=False))
+            atomic_write(out, lambda tmp: write_csv(data, tmp))
         else:
             atomic_write(out, lambda tmp: data.to_parquet(tmp, index=False))
         print(f"wrote:       {out}")
