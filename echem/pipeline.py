@@ -264,10 +264,13 @@ def _wait(writing: list[Future]) -> None:
 
 
 def _read_file(path) -> tuple[FileRecord, object]:
-    """(FileRecord, Measurement) of one file; raises EchemError or OSError as read does."""
-    meas = read(path)
-    return FileRecord(str(path), sha256_file(path), Path(path).stat().st_size,
-                      meas.meta.get("format", "")), meas
+    """(FileRecord, Measurement) of one file; raises EchemError or OSError as read does. The
+    sha256 is computed by a thread of its own meanwhile (hashlib releases the GIL)."""
+    with ThreadPoolExecutor(max_workers=1) as hashing:
+        digest = hashing.submit(sha256_file, path)
+        meas = read(path)
+        return FileRecord(str(path), digest.result(), Path(path).stat().st_size,
+                          meas.meta.get("format", "")), meas
 
 
 def _size(path) -> int:
