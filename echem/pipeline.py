@@ -18,10 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import matplotlib
-
-matplotlib.use("Agg")
-
 import numpy as np
 import pandas as pd
 
@@ -90,11 +86,20 @@ def _render(fig, name: str, caption: str) -> Figure:
     level 3, not Pillow's 6: a report figure encodes in about half the time, some 8 % larger.
     The SVG keeps its text as text (``svg.fonttype = "none"``, a sans-serif font as fallback), so
     that labels can be edited and searched, not as glyph outlines: written in half the time."""
+    import matplotlib
+
     png, svg = io.BytesIO(), io.StringIO()
     fig.savefig(png, format="png", dpi=110, pil_kwargs={"compress_level": 3})
     with matplotlib.rc_context({"svg.fonttype": "none"}):
         fig.savefig(svg, format="svg")
     return Figure(name, caption, png.getvalue(), svg.getvalue())
+
+
+def _use_agg() -> None:
+    """Matplotlib draws with Agg, no display: set before impedance.py imports pyplot. (Imported
+    here, not with this module, so that a report starts reading before matplotlib loads.)"""
+    import matplotlib
+    matplotlib.use("Agg")
 
 
 def _split(meas) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
@@ -230,6 +235,7 @@ def analyse_cell(cell: Cell, protocol: Protocol, out_dir: Path | None = None,
     ``reading``: files of the cell whose reading has already started (path -> Future of
     ``_read_file``), as :func:`run` does for the first cell.
     """
+    _use_agg()
     with ThreadPoolExecutor(max_workers=1) as background:
         writing: list[Future] = []
         res = _analyse_and_write(cell, protocol, out_dir, reading, background, writing)
@@ -422,10 +428,12 @@ def run(folder: str | Path, *, jobs: int | None = None,
             n_cells, first_files = _first_cell_files(folder)
             if min(jobs or os.cpu_count() or 1, n_cells) == 1:
                 early = {path: ahead.submit(_read_file, path) for path in first_files}
+            _use_agg()
             # a listed file that is missing is reported on its cell (unreadable), like a corrupt one
             exp = load_manifest(folder, check_files=False)
             inferred = False
         else:
+            _use_agg()
             exp, warnings = infer_experiment(folder)
             inferred = True
         return _run(exp, warnings, inferred, jobs, progress, cells_dir, early)
