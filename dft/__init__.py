@@ -9,7 +9,6 @@ equations as calculators, and phase rankings. Stands alone: never imports ``eche
 
 Other alloy systems: add ``dft/data/<system>.toml`` in the layout of ``li_ag.toml``.
 """
-from dft import properties
 from dft.phases import (DATA_DIR, DFTDataError, PhaseSet, Quantity, UnknownSystemError,
                         data_files, load, systems)
 from dft.ranking import CRITERIA, GROUPS, Criterion, Ranking, rank
@@ -17,3 +16,12 @@ from dft.ranking import CRITERIA, GROUPS, Criterion, Ranking, rank
 __all__ = ["load", "systems", "data_files", "PhaseSet", "Quantity", "DFTDataError",
            "UnknownSystemError", "DATA_DIR", "rank", "Ranking", "Criterion", "CRITERIA", "GROUPS",
            "properties"]
+
+
+def __getattr__(name: str):
+    # dft.properties (the calculators) imports scipy.constants, which takes a fifth of a second;
+    # loaded on first use, so that reading phase data and ranking do not wait for it
+    if name == "properties":
+        import importlib
+        return importlib.import_module("dft.properties")
+    raise AttributeError(f"module 'dft' has no attribute {name!r}")
