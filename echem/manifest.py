@@ -22,11 +22,10 @@ import numpy as np
 import pandas as pd
 
 from echem.errors import ProtocolError
-from echem.protocol import (CELL_TYPES, Protocol, Table, find_protocol, load_protocol,
-                            parse_analysis, protocol_error, read_toml)
+from echem.protocol import (CELL_TYPES, MANIFEST_NAME, Protocol, Table, find_protocol,
+                            load_protocol, parse_analysis, protocol_error, read_toml)
 from echem.schema import Measurement
 
-MANIFEST_NAME = "experiment.toml"
 
 #: mass fields of a cell (mg); for a symmetric cell ``anode_mg`` is the mass of one electrode
 MASS_FIELDS = ("active_mg", "cathode_active_mg", "cathode_composite_mg", "anode_mg", "electrolyte_mg")

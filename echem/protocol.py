@@ -498,8 +498,13 @@ def load_protocol(path: str | Path) -> Protocol:
     return parse_protocol(read_toml(path), path)
 
 
+#: the experiment manifest's file name (echem.manifest); a file so named is never a protocol
+MANIFEST_NAME = "experiment.toml"
+
+
 def list_protocols(search: Iterable[str | Path] = ()) -> dict[str, Path]:
-    """Protocol name -> file, over ``search`` folders then the project's ``protocols/``.
+    """Protocol name -> file, over ``search`` folders then the project's ``protocols/``; every
+    ``*.toml`` but an experiment manifest (``experiment.toml``, which sits in the manifest's folder).
 
     A name found in an earlier folder hides the same name in later ones.
     """
@@ -507,7 +512,8 @@ def list_protocols(search: Iterable[str | Path] = ()) -> dict[str, Path]:
     for folder in [*map(Path, search), PROJECT_PROTOCOLS]:
         if folder.is_dir():
             for f in sorted(folder.glob("*.toml")):
-                out.setdefault(f.stem, f)
+                if f.name != MANIFEST_NAME:
+                    out.setdefault(f.stem, f)
     return out
 
 

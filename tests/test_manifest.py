@@ -228,3 +228,14 @@ def test_sample_data_complies_and_a_rescaled_copy_does_not(tmp_path):
     w = check_compliance(cell, exp.protocol_for(cell), [echem.read(f) for f in cell.files])
     assert any("current density 0.1 mA/cm2" in x and "-50.0 %" in x for x in w)
     assert any("areal capacity 0.1 mAh/cm2" in x for x in w)
+
+
+def test_the_manifest_itself_is_not_a_protocol(tmp_path):
+    # experiment.toml sits in the folder searched for protocols; naming it as a cell's protocol
+    # is an unknown protocol, and the list of known ones does not offer it
+    _folder(tmp_path, GOOD.replace('protocol = "symmetric-li-ag"', 'protocol = "experiment"', 1))
+    with pytest.raises(ProtocolError) as exc:
+        load_manifest(tmp_path)
+    msg = str(exc.value)
+    assert "unknown protocol 'experiment'" in msg and "symmetric-li-ag" in msg
+    assert "experiment," not in msg.split("known protocols:")[1]
