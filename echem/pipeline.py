@@ -257,8 +257,8 @@ def _analyse_and_write(cell: Cell, protocol: Protocol, out_dir: Path | None,
     # a shallow copy: the analyses may add columns to theirs, not to the one being written
     res = _analyse_cell(cell, protocol, lambda data: writing.append(
         background.submit(write_csv, data.copy(deep=False), out_dir / "data.csv")), reading)
-    write_cell(res, out_dir, skip=("data",))
-    res.tables.pop("data", None)
+    res.tables.pop("data", None)  # written above, by the background thread
+    write_cell(res, out_dir)
     return res
 
 
@@ -298,7 +298,7 @@ def _analyse_cell(cell: Cell, protocol: Protocol, on_data: Callable[[pd.DataFram
         reading = [started[path] if path in started else readers.submit(_read_file, path)
                    for path in files]
         read_ok: dict[int, tuple[FileRecord, object]] = {}
-        cyc_parts, eis_parts = [], []
+        cyc_parts, has_eis = [], False
         for i in sorted(range(len(files)), key=lambda i: _size(files[i])):
             path = files[i]
             try:
@@ -316,7 +316,7 @@ def _analyse_cell(cell: Cell, protocol: Protocol, on_data: Callable[[pd.DataFram
             if cyc is not None:
                 cyc_parts.append((i, meas, cyc))
             if imp is not None:
-                eis_parts.append((meas, imp))
+                has_eis = True
                 _guard(res, "impedance",
                        lambda: _eis_metrics(cell, protocol, imp, res, meas.meta["source"]))
     measurements = [read_ok[i][1] for i in sorted(read_ok)]  # in the manifest's order
@@ -345,7 +345,7 @@ def _analyse_cell(cell: Cell, protocol: Protocol, on_data: Callable[[pd.DataFram
                    lambda: _symmetric_metrics(cell, protocol, data if prepared is None else prepared, res))
         else:
             _guard(res, "cycling analyses", lambda: _full_metrics(cell, protocol, data, res))
-    elif not eis_parts and measurements:
+    elif not has_eis and measurements:
         res.warnings.append("no cycling or impedance data found in the cell's files")
     if measurements:
         _guard(res, "protocol compliance check",

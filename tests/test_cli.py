@@ -72,3 +72,14 @@ def test_db_commands(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "Li4Ag > Li9Ag4 > Li" in out  # measured retention order, as in the paper
     assert main(["db", "--db", str(tmp_path / "none.sqlite"), "list"]) == 1
+
+
+def test_the_gc_setting_of_a_command_is_put_back(capsys):
+    # a command collects garbage less often while it runs; the caller's setting comes back
+    import gc
+
+    from echem.cli import GC_THRESHOLD
+    before = gc.get_threshold()
+    assert before != GC_THRESHOLD
+    assert main(["dft", "show", "Li-Ag"]) == 0
+    assert gc.get_threshold() == before

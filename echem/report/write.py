@@ -153,20 +153,24 @@ def _staged(out: str | Path, make: Callable[[Path], object]):
     return made
 
 
-def write_cell(cell: CellResult, d: Path, *, skip: tuple[str, ...] = ()) -> None:
-    """A cell's folder: metrics.csv, a CSV per table (but those named in ``skip``), the figures
-    as PNG and SVG, warnings.txt when there are warnings."""
+def write_cell(cell: CellResult, d: Path) -> None:
+    """A cell's folder: metrics.csv, a CSV per table, the figures as PNG and SVG, warnings.txt
+    when there are warnings."""
     d.mkdir(parents=True, exist_ok=True)
     pd.DataFrame([{"metric": m.name, "value": m.value, "stderr": m.stderr, "unit": m.unit}
                   for m in cell.metrics]).to_csv(d / "metrics.csv", index=False)
     for tname, table in cell.tables.items():
-        if table is not None and tname not in skip:
+        if table is not None:
             write_csv(table, d / f"{tname}.csv")
-    for fig in cell.figures:
-        (d / f"{fig.name}.png").write_bytes(fig.png)
-        (d / f"{fig.name}.svg").write_text(fig.svg)
+    _write_figures(cell.figures, d)
     if cell.warnings:
         (d / "warnings.txt").write_text("\n".join(cell.warnings) + "\n")
+
+
+def _write_figures(figures, d: Path) -> None:
+    for fig in figures:
+        (d / f"{fig.name}.png").write_bytes(fig.png)
+        (d / f"{fig.name}.svg").write_text(fig.svg)
 
 
 def _write_all(result: ExperimentResult, folder: Path, stage: Path) -> None:
@@ -175,7 +179,5 @@ def _write_all(result: ExperimentResult, folder: Path, stage: Path) -> None:
     result.summary().to_csv(stage / "summary.csv", index=False)
     comp = result.comparison
     (comp.criteria if comp is not None else pd.DataFrame()).to_csv(stage / "comparison.csv", index=False)
-    for fig in result.comparison_figures:
-        (stage / f"{fig.name}.png").write_bytes(fig.png)
-        (stage / f"{fig.name}.svg").write_text(fig.svg)
+    _write_figures(result.comparison_figures, stage)
     (stage / "report.html").write_text(render(report_data(result, folder)), encoding="utf-8")
