@@ -83,3 +83,35 @@ def test_the_gc_setting_of_a_command_is_put_back(capsys):
     assert before != GC_THRESHOLD
     assert main(["dft", "show", "Li-Ag"]) == 0
     assert gc.get_threshold() == before
+
+
+def test_the_installed_command_has_written_everything_when_it_ends(tmp_path):
+    # the console script (echem.cli.entry) ends the process with os._exit, skipping the
+    # interpreter's teardown: the report, the database rows and the piped output must be complete
+    import os
+    import shutil
+    import sqlite3
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    folder = tmp_path / "exp"
+    folder.mkdir()
+    shutil.copy(Path(__file__).parents[1] / "sample_data" / "sym-Li4Ag_PEIS_C01.mpt", folder)
+    out, dbp = tmp_path / "out", tmp_path / "r.sqlite"
+    command = [sys.executable, "-c", "from echem.cli import entry; entry()"]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # output piped: buffered
+    done = subprocess.run(command + ["report", str(folder), "-o", str(out), "--db", str(dbp)],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr
+    assert (out / "report.html").read_text(encoding="utf-8").rstrip().endswith("</html>")
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(summary["cell_id"]) == ["sym-Li4Ag_PEIS_C01"]
+    with sqlite3.connect(dbp) as con:
+        rows = con.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+    assert rows > 0 and f"{rows} new result rows" in done.stdout  # the last line printed
+    # an error still gives its message and exit code, without a traceback
+    bad = subprocess.run(command + ["report", str(tmp_path / "absent"), "-o", str(tmp_path / "o2")],
+                         capture_output=True, text=True, timeout=600, env=env)
+    assert bad.returncode == 1 and bad.stderr.startswith("echem: error: ")
+    assert "Traceback" not in bad.stderr and not (tmp_path / "o2").exists()
