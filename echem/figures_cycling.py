@@ -19,6 +19,10 @@ from echem.symmetric import FailureResult, PolarizationResult, failure, polariza
 
 N_COLUMNS = 2000
 
+#: written with Unicode superscripts, not mathtext ("mAh g$^{-1}$"): the first mathtext label of a
+#: process builds matplotlib's parser (~0.2 s), and every save parses the label again
+SPECIFIC_CAPACITY_LABEL = "specific capacity / mAh g\u207b\u00b9"
+
 
 def _margins(fig: Figure, axes, hgap: float = 0.0, right: float = 0.2, twins=()) -> None:
     """Fixed margins (inches) around one column of ``axes``: room on the left for their widest y
@@ -116,7 +120,7 @@ def voltage_capacity_figure(data: pd.DataFrame, cycles: Sequence[int] = (1, 30, 
     else:
         ax.text(0.5, 0.5, f"none of cycles {list(cycles)} in the data", ha="center",
                 transform=ax.transAxes)
-    ax.set_xlabel("specific capacity / mAh g$^{-1}$" if active_mass_g else "capacity / mAh")
+    ax.set_xlabel(SPECIFIC_CAPACITY_LABEL if active_mass_g else "capacity / mAh")
     ax.set_ylabel("voltage / V")
     if title:
         ax.set_title(title, y=1.0)  # y given: not re-placed from the tick labels at each save
@@ -138,7 +142,7 @@ def capacity_figure(data: pd.DataFrame, *, active_mass_g: float | None = None,
     ax.plot(table["cycle"], table["charge_capacity_mAh"] * scale, "o", mfc="none", ms=4, label="charge")
     ax.plot(table["cycle"], table["discharge_capacity_mAh"] * scale, "o", ms=4, label="discharge")
     ax.set_xlabel("cycle")
-    ax.set_ylabel("specific capacity / mAh g$^{-1}$" if active_mass_g else "capacity / mAh")
+    ax.set_ylabel(SPECIFIC_CAPACITY_LABEL if active_mass_g else "capacity / mAh")
     ax.set_ylim(bottom=0)
     ax2 = ax.twinx()
     ax2.plot(table["cycle"], table["coulombic_efficiency"] * 100.0, "s", ms=3, color="C2", label="CE")

@@ -90,6 +90,10 @@ def test_figures_are_png_images_and_svg_with_their_text_as_text(report):
     texts = {"".join(e.itertext()) for e in ET.parse(d / "impedance.svg").iter()
              if e.tag.endswith("}text")}
     assert {"Z' / Ω", "frequency / Hz"} <= texts
+    # a unit with an exponent is one text too (Unicode superscripts, not mathtext pieces)
+    texts = {"".join(e.itertext()) for e in ET.parse(out / "cells" / "full-Li4Ag" / "capacity.svg").iter()
+             if e.tag.endswith("}text")}
+    assert "specific capacity / mAh g⁻¹" in texts
     with Image.open(d / "impedance.png") as im:
         assert im.format == "PNG" and im.size[0] > 1000
 
