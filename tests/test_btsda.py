@@ -73,6 +73,31 @@ def test_corpus_flat_csv_matches_plain_pandas(raw):
     assert (m.data.loc[dis, "current_mA"] < 0).all() and (m.data.loc[~dis, "current_mA"] >= 0).all()
 
 
+def test_instrument_columns_are_numbers_when_every_filled_cell_is_one(raw, tmp_path):
+    # columns the schema does not know keep pandas.read_csv's numbers, exactly; a blank cell
+    # leaves a column numeric (NaN there), a '-' or 'nan' cell makes it text, as in the export
+    m = read(corpus_path())
+    for col in ("Spec. Cap.(mAh/g)", "Power(W)", "dQ/dV(mAh/V)", "Contact resistance(mO)"):
+        assert m.data[col].dtype == np.float64
+        np.testing.assert_array_equal(m.data[col].to_numpy(), raw[col].to_numpy(float), err_msg=col)
+    assert set(m.data["Module start-stop switch"]) == set(raw["Module start-stop switch"])
+    lines = corpus_path().read_text(encoding="utf-8").splitlines()
+    header = lines[0].split(",")
+    for row, col, cell in ((3, "Power(W)", ""), (4, "dQ/dV(mAh/V)", "-"), (5, "Contact resistance(mO)", "nan")):
+        cells = lines[row].split(",")
+        cells[header.index(col)] = cell
+        lines[row] = ",".join(cells)
+    path = tmp_path / "edited.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    d = read(path).data
+    power = raw["Power(W)"].to_numpy(float).copy()
+    power[2] = np.nan  # line 3 is record 3
+    np.testing.assert_array_equal(d["Power(W)"].to_numpy(), power)
+    for col, cell in (("dQ/dV(mAh/V)", "-"), ("Contact resistance(mO)", "nan")):
+        assert d[col].dtype != np.float64 and d[col].iloc[3 if cell == "-" else 4] == cell
+        assert d[col].iloc[0] == lines[1].split(",")[header.index(col)]  # the cell's own text
+
+
 # ---------------------------------------------------------------------------------------------
 # variants made from the corpus file: same numbers, other layout / language / encoding / time
 # ---------------------------------------------------------------------------------------------

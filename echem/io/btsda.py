@@ -658,13 +658,30 @@ def normalize_table(raw: pd.DataFrame, fields: dict) -> pd.DataFrame:
 
 
 def _maybe_numeric(col: pd.Series) -> pd.Series:
+    """An instrument column as float64 when every cell that holds something is a number, else as
+    text (normalised; empty cells None)."""
     if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
         return col.astype("float64")
     filled = _filled(col)
-    num = _numbers(col)
-    if filled.any() and num[filled].notna().all():
-        return num
-    return col.map(lambda v: None if _empty(v) else (_norm_text(v) if isinstance(v, str) else v))
+    # the first filled cell decides a text column without parsing all of them
+    if filled.any() and _numbers(col[filled].iloc[:1]).notna().all():
+        num = _numbers(col)
+        if num[filled].notna().all():
+            return num
+    return _texts(col)
+
+
+def _texts(col: pd.Series) -> pd.Series:
+    """Cells as normalised text (None where empty; non-text cells kept), each distinct value
+    normalised once: instrument text columns repeat a few values over every row."""
+    def norm(v):
+        return None if _empty(v) else (_norm_text(v) if isinstance(v, str) else v)
+
+    codes, uniques = pd.factorize(col, use_na_sentinel=True)
+    if not all(isinstance(v, str) for v in uniques):  # 1, 1.0 and True would be one value
+        return col.map(norm).astype(object)
+    values = np.array([norm(v) for v in uniques] + [None], dtype=object)
+    return pd.Series(values[codes], index=col.index, dtype=object)  # code -1 (missing) -> None
 
 
 def _record_map(columns) -> dict[str, tuple]:
@@ -1266,9 +1283,25 @@ def _flat_arrow(data: bytes, text: str | None, encoding: str, h: int, header: li
             raw[name] = pd.Series([""] * n, dtype=object)
             continue
         c = table.column(j)
+        if kinds.get(j) is None:  # an instrument column: numbers when every cell is one
+            c = _as_float(c)
         raw[name] = pd.Series(c.to_numpy()) if pa.types.is_floating(c.type) else c.to_pandas()
     return _flat(pd.DataFrame(raw, columns=[name for _, name in cols], copy=False), None, path,
                  meta)
+
+
+def _as_float(column):
+    """A text column of Arrow's reader as float64 when every cell is a plain number (as
+    ``_maybe_numeric`` would make it, without parsing in Python), else the column unchanged."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        num = pc.cast(column, pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # blanks, '-', text: the slow path
+        return column
+    # 'nan' cells are no numbers to _maybe_numeric (its column stays text)
+    return column if num.null_count or pc.any(pc.is_nan(num)).as_py() else num
 
 
 def read_xlsx(path: str | Path) -> Measurement:
