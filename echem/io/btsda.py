@@ -679,7 +679,7 @@ def _texts(col: pd.Series) -> pd.Series:
 
     codes, uniques = pd.factorize(col, use_na_sentinel=True)
     if not all(isinstance(v, str) for v in uniques):  # 1, 1.0 and True would be one value
-        return col.map(norm).astype(object)
+        return col.map(norm)
     values = np.array([norm(v) for v in uniques] + [None], dtype=object)
     return pd.Series(values[codes], index=col.index, dtype=object)  # code -1 (missing) -> None
 
