@@ -67,8 +67,9 @@ def entry() -> NoReturn:
     scipy, matplotlib and impedance.py one by one after the last file was written: 0.6 s timed
     at exit, 1.3 s less for a 1,000,000-row report in alternating runs (5.5 -> 4.2 s). Safe
     because every command has written and closed its outputs (whole, or not at all) and its
-    database connection before :func:`main` returns; standard output and error are flushed here. Worker threads still running when main returns
-    (a read started ahead for a manifest that then failed to validate) are not waited for."""
+    database connection before :func:`main` returns; standard output and error are flushed here.
+    Worker threads still running when main returns (a read started ahead for a manifest that
+    then failed to validate) are not waited for."""
     code = main()
     for stream in (sys.stdout, sys.stderr):
         try:
