@@ -84,8 +84,9 @@ def _render(fig, name: str, caption: str) -> Figure:
     """A figure of ``echem.figures_*`` (a plain matplotlib Figure with fixed margins, no layout
     engine, not registered with pyplot) as PNG (110 dpi) and SVG. The PNG is compressed at zlib
     level 3, not Pillow's 6: a report figure encodes in about half the time, some 8 % larger.
-    The SVG keeps its text as text (``svg.fonttype = "none"``, a sans-serif font as fallback), so
-    that labels can be edited and searched, not as glyph outlines: written in half the time."""
+    The SVG keeps its text as text (``svg.fonttype = "none"``; it names matplotlib's font list,
+    ending in sans-serif), so that labels can be edited and searched, not as glyph outlines:
+    written in half the time."""
     import matplotlib
 
     png, svg = io.BytesIO(), io.StringIO()
@@ -295,14 +296,14 @@ def _analyse_cell(cell: Cell, protocol: Protocol, on_data: Callable[[pd.DataFram
     # fitted and drawn here while a long cycling file is still being read (1,000,000 rows: ~1 s).
     with ThreadPoolExecutor(max_workers=max(1, min(len(files), 4))) as readers:
         started = reading or {}
-        reading = [started[path] if path in started else readers.submit(_read_file, path)
+        futures = [started[path] if path in started else readers.submit(_read_file, path)
                    for path in files]
         read_ok: dict[int, tuple[FileRecord, object]] = {}
         cyc_parts, has_eis = [], False
         for i in sorted(range(len(files)), key=lambda i: _size(files[i])):
             path = files[i]
             try:
-                record, meas = reading[i].result()
+                record, meas = futures[i].result()
             except (EchemError, OSError) as exc:
                 res.warnings.append(f"unreadable file: {exc}")
                 res.info.setdefault("unreadable", []).append(str(path))
