@@ -8,14 +8,27 @@ from pathlib import Path
 import pandas as pd
 
 
+#: what an uncertainty is: a fit's standard error, a standard deviation over n values, the
+#: standard error of the mean over n values
+UNCERTAINTY_KINDS = ("fit_se", "sd", "sem")
+
+
 @dataclass(frozen=True)
 class Metric:
-    """One number of a cell: ``value`` in ``unit``, with its standard error where one exists."""
+    """One number of a cell: ``value`` in ``unit``.
+
+    ``stderr``: its uncertainty, of kind ``uncertainty_kind`` (one of :data:`UNCERTAINTY_KINDS`,
+    or "" where there is none) over ``n`` values. ``censored``: the value is a lower bound (a
+    cell that did not fail within the test: ``value`` is the test duration).
+    """
 
     name: str
     value: float
     unit: str
     stderr: float | None = None
+    uncertainty_kind: str = ""
+    n: int | None = None
+    censored: bool = False
 
 
 @dataclass(frozen=True)
@@ -52,6 +65,9 @@ class CellResult:
     warnings: list[str] = field(default_factory=list)
     files: list[FileRecord] = field(default_factory=list)
     info: dict = field(default_factory=dict)
+    #: what the result depends on besides the files: the cell's manifest entry and its protocol,
+    #: as plain dicts (part of the results database's key)
+    inputs: dict = field(default_factory=dict)
 
     def metric(self, name: str) -> Metric | None:
         return next((m for m in self.metrics if m.name == name), None)
