@@ -6,7 +6,7 @@ Builds a galvanostatic Li|Li-like test (plating/stripping half cycles of 1000 ro
 noise, and a short circuit at 80 % of the time) in the common schema, then prints the median time
 (of ``--repeat`` runs) of ``step_table``, ``cycle_table``, ``polarization``, ``failure`` and
 ``nucleation.overpotential``; and for drawing: matplotlib drawing all rows against drawing the
-min/max-decimated curve (``echem.plotting.decimate_minmax``), with their ratio, and the time and
+min/max-decimated curve (``echem.report.figures.plotting.decimate_minmax``), with their ratio, and the time and
 size of an SVG (vector output, as a report would embed) of each.
 Analyses always use every row; decimation is only for drawing.
 """
@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 
 from echem.cycling import cycle_table, step_table
 from echem.nucleation import overpotential
-from echem.plotting import decimate_minmax
+from echem.report.figures.plotting import decimate_minmax
 from echem.symmetric import failure, polarization
 
 

@@ -155,3 +155,30 @@ def latest(con: sqlite3.Connection) -> pd.DataFrame:
                             values="value", aggfunc="last", dropna=False).reset_index()
     wide.columns.name = None
     return wide
+
+
+class SqliteStore:
+    """The results database as the orchestrator uses it (``echem.batch.run(store=...)``)."""
+
+    def __init__(self, path: str | Path | None = None):
+        self.path = Path(path) if path else default_path()
+        self.con = connect(self.path)
+
+    def ingest(self, experiment_key: str, title: str, cells: list[CellResult],
+               software_version: str, *, provisional: bool = False) -> int:
+        """Store the results of one experiment; the number of new result rows."""
+        return ingest(self.con, experiment_key, cells, software_version)
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_store(path: str | Path | None = None) -> SqliteStore:
+    """The results database at ``path`` (default: :func:`default_path`)."""
+    return SqliteStore(path)

@@ -60,6 +60,8 @@ from echem.errors import FitError  # noqa: E402
 
 DEFAULT_CIRCUIT = "R0-p(R1,CPE1)-p(R2,CPE2)"
 DEFAULT_NAMES = {"R1": "R_SEI", "R2": "R_ct"}
+#: the relative RMS above which a fit is reported as poor
+POOR_FIT_REL_RMS = 0.05
 
 #: lower bound of CPE-type exponents (upper bound is 1)
 ALPHA_MIN = 0.2

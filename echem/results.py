@@ -1,4 +1,4 @@
-"""Result records shared by the pipeline, the report and the results database."""
+"""Result records shared by the per-cell analysis, the report and the results database."""
 from __future__ import annotations
 
 import hashlib
@@ -53,7 +53,7 @@ class Figure:
 
 @dataclass
 class CellResult:
-    """Everything the pipeline found for one cell."""
+    """Everything the per-cell analysis found for one cell (``echem.analysis.cell``)."""
 
     cell_id: str
     cell_type: str
@@ -68,6 +68,9 @@ class CellResult:
     #: what the result depends on besides the files: the cell's manifest entry and its protocol,
     #: as plain dicts (part of the results database's key)
     inputs: dict = field(default_factory=dict)
+    #: the analyses' own result objects (nucleation, polarization, failure, impedance fits, ...),
+    #: by name, for the figures to draw: the report renders these and computes nothing
+    analyses: dict = field(default_factory=dict)
 
     def metric(self, name: str) -> Metric | None:
         return next((m for m in self.metrics if m.name == name), None)
@@ -84,3 +87,25 @@ def sha256_file(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
         while block := fh.read(chunk_bytes):
             h.update(block)
     return h.hexdigest()
+
+
+@dataclass
+class ExperimentResult:
+    """A processed experiment: its manifest (``echem.manifest.Experiment``), one CellResult per
+    cell in the manifest's order, run-level warnings, and the cross-reference with the DFT
+    ranking (``echem.analysis.experiment``)."""
+
+    experiment: object
+    cells: list[CellResult]
+    warnings: list[str] = field(default_factory=list)
+    inferred: bool = False
+    comparison: object = None          # echem.compare.Comparison, or None
+    dft_ranking: pd.DataFrame | None = None
+    group_scores: pd.DataFrame | None = None  # dft.rank's group scores of every phase
+    figures: list[Figure] = field(default_factory=list)   # the experiment's own figures
+    skipped: list[str] = field(default_factory=list)      # files no reader claims (not cells)
+
+    @property
+    def unreadable(self) -> list[str]:
+        """Paths of the input files that could not be read."""
+        return [u for c in self.cells for u in c.info.get("unreadable", [])]

@@ -246,7 +246,7 @@ def test_corpus_every_function(path):
     assert 0 < pol.n_half_cycles <= int((st["direction"] != 0).sum())
     assert nuc is None or (nuc.eta_mV >= 0 and nuc.noise_mV > 0)
     if path.suffix != ".mpt":    # the .mpt twins draw the same figures
-        from echem.figures_cycling import (capacity_figure, polarization_figure,
+        from echem.report.figures.cycling import (capacity_figure, polarization_figure,
                                            voltage_capacity_figure, voltage_time_figure)
         for fig in (voltage_time_figure(data, nuc), voltage_capacity_figure(data), capacity_figure(ct),
                     polarization_figure(data, pol, fail)):

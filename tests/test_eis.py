@@ -354,7 +354,7 @@ def test_fit_spectra_keeps_each_fit_and_kk_test_of_the_table():
 
 
 def test_figures(tmp_path):
-    from echem import figures_eis
+    from echem.report.figures import eis as figures_eis
     rng = np.random.default_rng(5)
     z = noisy(eis.circuit_impedance(eis.DEFAULT_CIRCUIT, truth_params(24.52, 59.79), F_PAPER), rng)
     res = eis.fit(F_PAPER, z)

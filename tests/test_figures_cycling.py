@@ -11,9 +11,12 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from echem.figures_cycling import (capacity_figure, polarization_figure, voltage_capacity_figure,
+from echem.report.figures.cycling import (capacity_figure, polarization_figure, voltage_capacity_figure,
                                    voltage_time_figure)
-from echem.plotting import decimate_minmax
+from echem.report.figures.plotting import decimate_minmax
+from echem.cycling import cycle_table
+from echem.nucleation import overpotential
+from echem.symmetric import failure, polarization
 from synthetic_cells import full_cell, plating_step, symmetric_cell
 
 
@@ -27,14 +30,16 @@ def _texts(fig):
 
 
 def test_voltage_time_with_nucleation_inset(tmp_path):
-    fig = voltage_time_figure(plating_step(eta_mV=6.0, noise_mV=0.1))
+    data = plating_step(eta_mV=6.0, noise_mV=0.1)
+    fig = voltage_time_figure(data, overpotential(data))
     assert isinstance(fig, Figure)
     assert len(fig.axes[0].child_axes) == 1
     label = _texts(fig)
     value = float(label.split("η = ")[1].split(" mV")[0])
     assert value == pytest.approx(6.0, abs=0.25)
     fig.savefig(tmp_path / "vt.png")
-    fig0 = voltage_time_figure(plating_step(eta_mV=0.0, noise_mV=0.1))
+    data0 = plating_step(eta_mV=0.0, noise_mV=0.1)
+    fig0 = voltage_time_figure(data0, overpotential(data0))
     assert "η = 0 mV (noise" in _texts(fig0)
 
 
@@ -52,7 +57,7 @@ def test_voltage_capacity_skips_absent_cycles(tmp_path):
 
 def test_capacity_figure(tmp_path):
     data = full_cell(n_cycles=20, fade_per_cycle=0.98, ce=0.99)
-    fig = capacity_figure(data)
+    fig = capacity_figure(cycle_table(data))
     ax, ax2 = fig.axes[0], fig.axes[1]
     dis = [ln for ln in ax.get_lines() if ln.get_label() == "discharge"][0]
     np.testing.assert_allclose(dis.get_ydata(), 1.5 * 0.98 ** np.arange(20), rtol=1e-9)
@@ -61,7 +66,8 @@ def test_capacity_figure(tmp_path):
 
 
 def test_polarization_figure_marks_failure(tmp_path):
-    fig = polarization_figure(symmetric_cell(n_half_cycles=40, short_at_h=23.4))
+    data = symmetric_cell(n_half_cycles=40, short_at_h=23.4)
+    fig = polarization_figure(data, polarization(data), failure(data))
     assert "short circuit at 23.4 h" in _texts(fig)
     xs = [ln.get_xdata()[0] for ln in fig.axes[1].get_lines() if len(ln.get_xdata()) == 2
           and ln.get_xdata()[0] == ln.get_xdata()[1]]
@@ -75,7 +81,7 @@ def test_million_points_are_decimated_for_drawing(tmp_path):
     data = pd.DataFrame({"time_s": t, "voltage_V": 0.03 * np.sign(np.sin(t / 3600 * np.pi) + 1e-9)
                          + np.random.default_rng(0).normal(0, 1e-4, n),
                          "current_mA": 0.2 * np.sign(np.sin(t / 3600 * np.pi) + 1e-9)})
-    fig = polarization_figure(data, fail=None)
+    fig = polarization_figure(data, polarization(data))
     fig.savefig(tmp_path / "big.png", dpi=80)
     drawn = fig.axes[0].get_lines()[0]
     assert len(drawn.get_xdata()) <= 4 * 2000 + 2

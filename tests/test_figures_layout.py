@@ -13,10 +13,13 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from echem import eis
-from echem.figures_cycling import (N_COLUMNS, capacity_figure, polarization_figure,
+from echem.report.figures.cycling import (N_COLUMNS, capacity_figure, polarization_figure,
                                    voltage_capacity_figure, voltage_time_figure)
-from echem.figures_eis import eis_figure
-from echem.plotting import text_width_in
+from echem.report.figures.eis import eis_figure
+from echem.report.figures.plotting import text_width_in
+from echem.cycling import cycle_table
+from echem.nucleation import overpotential
+from echem.symmetric import failure, polarization
 from synthetic_cells import full_cell, plating_step, symmetric_cell
 
 DPI = 110  # as the report renders its PNGs
@@ -62,7 +65,7 @@ def test_text_width_in_matches_the_drawn_text():
 @pytest.mark.parametrize("op_mV", [1.2, 30.0, 900.0])  # long tick labels (−0.00125) to short ones
 def test_voltage_time_fits_its_labels(op_mV):
     data = symmetric_cell(n_half_cycles=12, op_mV=op_mV, noise_mV=0.01)
-    fig = voltage_time_figure(data, title="sym-Li4Ag")
+    fig = voltage_time_figure(data, overpotential(data), title="sym-Li4Ag")
     assert fig.get_layout_engine() is None
     assert len(fig.axes[0].child_axes) == 1          # the nucleation inset
     _assert_inside(fig)
@@ -70,7 +73,8 @@ def test_voltage_time_fits_its_labels(op_mV):
 
 @pytest.mark.parametrize("short_at_h", [None, 5.0, 11.0, 11.5])  # 11.5 h: just before the end
 def test_polarization_fits_its_labels_and_failure_annotation(short_at_h):
-    fig = polarization_figure(symmetric_cell(n_half_cycles=12, short_at_h=short_at_h), title="sym-Li")
+    data = symmetric_cell(n_half_cycles=12, short_at_h=short_at_h)
+    fig = polarization_figure(data, polarization(data), failure(data), title="sym-Li")
     assert fig.get_layout_engine() is None
     _assert_inside(fig)
     top, bottom = _boxes(fig)
@@ -88,8 +92,9 @@ def test_polarization_fits_its_labels_and_failure_annotation(short_at_h):
 def test_full_cell_figures_fit_their_labels():
     data = full_cell(n_cycles=35)
     for fig in (voltage_capacity_figure(data, active_mass_g=0.01, title="full-Li4Ag"),
-                capacity_figure(data, active_mass_g=0.01, title="full-Li4Ag"),
-                capacity_figure(data, title="full-Li4Ag")):
+                capacity_figure(cycle_table(data, active_mass_g=0.01), active_mass_g=0.01,
+                                title="full-Li4Ag"),
+                capacity_figure(cycle_table(data), title="full-Li4Ag")):
         assert fig.get_layout_engine() is None
         _assert_inside(fig)
 
@@ -133,7 +138,7 @@ def test_impedance_figure_keeps_minor_ticks_over_few_decades():
 def test_comparison_figure_fits_its_labels():
     dft = pytest.importorskip("dft")
     from echem.compare import compare
-    from echem.figures_compare import comparison_figure
+    from echem.report.figures.compare import comparison_figure
     from echem.sampledata import truth
 
     phases = dft.load("Li-Ag")
@@ -156,13 +161,13 @@ def test_long_series_are_drawn_decimated():
     current = 0.2 * np.sign(np.sin(t / 3600 * np.pi) + 1e-9)
     v = 0.03 * np.sign(current) + rng.normal(0, 1e-4, n)
     data = pd.DataFrame({"time_s": t, "voltage_V": v, "current_mA": current})
-    fig = voltage_time_figure(data)
+    fig = voltage_time_figure(data, overpotential(data))
     (curve,) = fig.axes[0].get_lines()
     assert len(curve.get_xdata()) <= 4 * N_COLUMNS + 2
     assert curve.get_ydata().max() == v.max() and curve.get_ydata().min() == v.min()
     inset = fig.axes[0].child_axes[0]
     assert max(len(ln.get_xdata()) for ln in inset.get_lines()) <= 4 * 600 + 2
-    fig = polarization_figure(data, fail=None)
+    fig = polarization_figure(data, polarization(data))
     drawn = fig.axes[0].get_lines()[0]
     assert len(drawn.get_xdata()) <= 4 * N_COLUMNS + 2
     assert drawn.get_ydata().max() == pytest.approx(1000 * v.max())

@@ -171,19 +171,19 @@ def test_a_corrupt_file_is_reported_and_the_others_go_on(tmp_path, capsys):
 
 
 def test_a_cells_files_are_read_together_and_recorded_in_the_manifests_order(tmp_path):
-    # analyse_cell reads a cell's files in threads and takes the smallest first (the impedance
-    # file is fitted while the cycling file is read); what it records keeps the manifest's order
+    # batch.process_cell reads a cell's files in threads; what it records keeps the manifest's
+    # order, and an unreadable file is reported on the cell while the others are analysed
     import dataclasses
     import hashlib
 
-    from echem import manifest, pipeline
+    from echem import batch, manifest
     exp = manifest.load_manifest(SAMPLE)
     cell = exp.cell("sym-Li4Ag")
     bad = tmp_path / "cut.mpt"
     bad.write_bytes((SAMPLE / "sym-Li_PEIS_C03.mpt").read_bytes()[:1500])
     files = (cell.files[0], bad, cell.files[1])  # cycling (largest), corrupt, impedance
     assert files[0].stat().st_size > files[2].stat().st_size
-    res = pipeline.analyse_cell(dataclasses.replace(cell, files=files), exp.protocol_for(cell))
+    res = batch.process_cell(batch.CellTask(dataclasses.replace(cell, files=files), exp.protocol_for(cell)))
     assert [Path(r.path) for r in res.files] == [files[0], files[2]]
     for r in res.files:
         assert r.sha256 == hashlib.sha256(Path(r.path).read_bytes()).hexdigest()

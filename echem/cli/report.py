@@ -5,8 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from echem import db
-from echem.report import write
+from echem import batch, db, metrics
 
 
 def register(sub) -> None:
@@ -46,16 +45,31 @@ class Progress:
         sys.stderr.flush()
 
 
+class _Counting:
+    """The store, counting the result rows it adds (for the last line of the output)."""
+
+    def __init__(self, store):
+        self.store, self.added = store, 0
+
+    def ingest(self, *args, **kwargs) -> int:
+        n = self.store.ingest(*args, **kwargs)
+        self.added += n
+        return n
+
+
 def run(args: argparse.Namespace) -> int:
-    from echem import __version__
 
     progress = Progress(sys.stderr.isatty() and not args.quiet)
-    result = write.report(args.folder, args.output, jobs=args.jobs, progress=progress)
-    con = db.connect(args.db)
-    added = db.ingest(con, args.folder, result.cells, __version__)
-    con.close()
+    store = db.open_store(args.db)
+    counting = _Counting(store)
+    try:
+        result = batch.run(args.folder, out=args.output, jobs=args.jobs, store=counting,
+                           progress=progress)
+    finally:
+        store.close()
+    added = counting.added
 
-    summary = result.summary()
+    summary = metrics.summary_table(result.cells)
     cols = [c for c in summary.columns if c not in ("protocol",) and summary[c].notna().any()]
     print(summary[cols].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     print(f"\nwrote {args.output / 'report.html'} ({len(result.cells)} cells); "

@@ -1,5 +1,5 @@
 """Write a processed experiment to a folder: report.html, summary.csv, comparison.csv and
-``cells/<cell_id>/`` (tidy CSVs and the figures as PNG and SVG).
+``cells/<cell_id>/`` (tidy CSVs and the figures as PNG and SVG). Writes results; computes nothing.
 
 The folder is written whole or not at all: everything goes into a staging folder beside it, which
 replaces the old folder only when complete. An existing folder is replaced only when it is an
@@ -7,6 +7,7 @@ earlier echem report (it holds the marker file), never a folder of the user's.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import os
 import platform
@@ -16,17 +17,14 @@ import sys
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
 
 import pandas as pd
 
+from echem import metrics
 from echem.errors import EchemError
 from echem.output import write_csv
 from echem.report.html import ReportData, render
-from echem.results import CellResult
-
-if TYPE_CHECKING:
-    from echem.pipeline import ExperimentResult
+from echem.results import CellResult, ExperimentResult
 
 MARKER = ".echem-report"
 COMPARISON_COLUMNS = ("criterion", "dft_quantity", "measured_metric", "dft_order", "measured_order",
@@ -83,11 +81,11 @@ def report_data(result: ExperimentResult, folder: Path) -> ReportData:
     return ReportData(
         title=f"Lab report: {exp.title}", experiment={k: v for k, v in header.items() if v not in ("", None)},
         protocols=protocols, cells=result.cells,
-        summary=result.summary(),
+        summary=metrics.summary_table(result.cells),
         comparison=None if comp is None else comp.criteria[
             [c for c in COMPARISON_COLUMNS if c in comp.criteria.columns]],
         comparison_sentences=[] if comp is None else list(comp.sentences),
-        comparison_figures=result.comparison_figures, dft_ranking=result.dft_ranking,
+        comparison_figures=result.figures, dft_ranking=result.dft_ranking,
         warnings=list(result.warnings), provenance=provenance, files=files)
 
 
@@ -105,29 +103,12 @@ def _flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def report(folder: str | Path, out: str | Path, *, jobs: int | None = None,
-           progress: Callable | None = None) -> ExperimentResult:
-    """Process ``folder`` (:func:`echem.pipeline.run`) and write its report to ``out``.
-
-    Each cell's folder is written by the process that analyses the cell (its long data table
-    while the analyses run), so long tables are never sent between processes or held until the
-    end; the rest follows, and the staged folder then replaces ``out``.
-    """
-    from echem import pipeline
-
-    def make(stage: Path) -> ExperimentResult:
-        result = pipeline.run(folder, jobs=jobs, progress=progress, cells_dir=stage / "cells")
-        _write_all(result, Path(folder), stage)
-        return result
-
-    return _staged(out, make)
-
-
-def _staged(out: str | Path, make: Callable[[Path], object]):
-    """``make(stage)`` on a new staging folder beside ``out``, which then replaces ``out``; returns
-    what ``make`` returns. An existing ``out`` must be an earlier report (it holds the marker file)
-    or empty; this is checked before ``make`` runs. On any failure the stage is removed and
-    ``out`` is left as it was."""
+@contextlib.contextmanager
+def staged(out: str | Path):
+    """A new staging folder beside ``out``, to write the report into; it replaces ``out`` when
+    the ``with`` block ends without an error, and is removed otherwise (``out`` left as it was).
+    An existing ``out`` must be an earlier report (it holds the marker file) or empty; this is
+    checked before anything is written."""
     out = Path(out)
     if out.exists() and not (out / MARKER).exists():
         if not out.is_dir() or any(out.iterdir()):
@@ -139,7 +120,7 @@ def _staged(out: str | Path, make: Callable[[Path], object]):
     os.umask(umask)
     os.chmod(stage, 0o777 & ~umask)  # mkdtemp makes it private; a report folder is not
     try:
-        made = make(stage)
+        yield stage
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
             os.replace(out, old / "x")
@@ -150,15 +131,22 @@ def _staged(out: str | Path, make: Callable[[Path], object]):
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
-    return made
+
+
+def write_data(data: pd.DataFrame, d: Path) -> None:
+    """A cell's data table (its cycling data in the common schema) as ``d/data.csv``."""
+    write_csv(data, d / "data.csv")
 
 
 def write_cell(cell: CellResult, d: Path) -> None:
     """A cell's folder: metrics.csv, a CSV per table, the figures as PNG and SVG, warnings.txt
     when there are warnings."""
     d.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame([{"metric": m.name, "value": m.value, "stderr": m.stderr, "unit": m.unit}
-                  for m in cell.metrics]).to_csv(d / "metrics.csv", index=False)
+    pd.DataFrame([{"metric": m.name, "value": m.value, "stderr": m.stderr, "unit": m.unit,
+                   "uncertainty_kind": m.uncertainty_kind, "n": m.n, "censored": m.censored}
+                  for m in cell.metrics],
+                 columns=["metric", "value", "stderr", "unit", "uncertainty_kind", "n", "censored"]
+                 ).to_csv(d / "metrics.csv", index=False)
     for tname, table in cell.tables.items():
         if table is not None:
             write_csv(table, d / f"{tname}.csv")
@@ -173,11 +161,11 @@ def _write_figures(figures, d: Path) -> None:
         (d / f"{fig.name}.svg").write_text(fig.svg)
 
 
-def _write_all(result: ExperimentResult, folder: Path, stage: Path) -> None:
-    """The experiment-level outputs (the cells' folders are written as the cells are analysed)."""
+def write_experiment(result: ExperimentResult, folder: Path, stage: Path) -> None:
+    """The experiment-level outputs (the cells' folders are written as the cells are processed)."""
     (stage / MARKER).write_text("written by echem report; this folder is replaced on the next run\n")
-    result.summary().to_csv(stage / "summary.csv", index=False)
+    metrics.summary_table(result.cells).to_csv(stage / "summary.csv", index=False)
     comp = result.comparison
     (comp.criteria if comp is not None else pd.DataFrame()).to_csv(stage / "comparison.csv", index=False)
-    _write_figures(result.comparison_figures, stage)
+    _write_figures(result.figures, stage)
     (stage / "report.html").write_text(render(report_data(result, folder)), encoding="utf-8")

@@ -2,7 +2,8 @@
 
 Figures are built with ``matplotlib.figure.Figure`` (no pyplot state), so they work under the Agg
 backend and in threads; save them with ``fig.savefig(path)``. Long series are drawn decimated
-(:func:`echem.plotting.decimate_minmax`); the numbers on them come from the full data.
+(:func:`echem.report.figures.plotting.decimate_minmax`). They draw the analyses' results
+(nucleation, polarization, failure, the cycle table) and compute none of them.
 """
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from echem.cycling import cycle_table, prepare
-from echem.nucleation import NucleationResult, overpotential
-from echem.plotting import decimate_minmax, set_margins_in, text_width_in, ytick_labels_width_in
-from echem.symmetric import FailureResult, PolarizationResult, failure, polarization
+from echem.cycling import prepare
+from echem.nucleation import NucleationResult
+from echem.report.figures.plotting import decimate_minmax, set_margins_in, text_width_in, ytick_labels_width_in
+from echem.symmetric import FailureResult, PolarizationResult
 
 N_COLUMNS = 2000
 
@@ -38,15 +39,11 @@ def _margins(fig: Figure, axes, hgap: float = 0.0, right: float = 0.2, twins=())
 
 
 def voltage_time_figure(data: pd.DataFrame, nucleation: NucleationResult | None = None, *,
-                        step: int | None = None, plating_current_sign: int = -1,
                         title: str | None = None) -> Figure:
-    """Voltage (V) vs time (h) with an inset on the nucleation dip of the first plating step,
-    annotated with eta (paper, Figure 5a). ``nucleation`` defaults to
-    ``echem.nucleation.overpotential(data, step, plating_current_sign=...)``; no inset when the
-    data have no plating step."""
+    """Voltage (V) vs time (h) with an inset on the nucleation dip of ``nucleation`` (the result
+    of ``echem.nucleation.overpotential``), annotated with eta (paper, Figure 5a); no inset
+    without one. ``data``: the cycling data, or them prepared (``echem.cycling.prepare``)."""
     p = prepare(data)
-    if nucleation is None:
-        nucleation = overpotential(data, step, plating_current_sign=plating_current_sign)
     fig = Figure(figsize=(7, 4.5))
     ax = fig.add_subplot()
     x, y = decimate_minmax(p.t / 3600.0, p.v, N_COLUMNS)
@@ -128,14 +125,11 @@ def voltage_capacity_figure(data: pd.DataFrame, cycles: Sequence[int] = (1, 30, 
     return fig
 
 
-def capacity_figure(data: pd.DataFrame, *, active_mass_g: float | None = None,
-                    cycle_source: str = "file", title: str | None = None) -> Figure:
+def capacity_figure(table: pd.DataFrame, *, active_mass_g: float | None = None,
+                    title: str | None = None) -> Figure:
     """Charge and discharge capacity (mAh, or mAh/g with ``active_mass_g``) and coulombic
-    efficiency (%) vs cycle (paper, Figure 5d). ``data`` may also be a :func:`cycle_table`."""
-    if "coulombic_efficiency" in data.columns and "time_s" not in data.columns:
-        table = data
-    else:
-        table = cycle_table(data, active_mass_g=active_mass_g, cycles=cycle_source)
+    efficiency (%) vs cycle (paper, Figure 5d), from a cycle table
+    (``echem.cycling.cycle_table``)."""
     scale = 1.0 / active_mass_g if active_mass_g else 1.0
     fig = Figure(figsize=(6.5, 4.2))
     ax = fig.add_subplot()
@@ -159,18 +153,13 @@ def capacity_figure(data: pd.DataFrame, *, active_mass_g: float | None = None,
     return fig
 
 
-def polarization_figure(data: pd.DataFrame, pol: PolarizationResult | None = None,
-                        fail: FailureResult | None | bool = True, *, title: str | None = None
-                        ) -> Figure:
+def polarization_figure(data: pd.DataFrame, pol: PolarizationResult,
+                        fail: FailureResult | None = None, *, title: str | None = None) -> Figure:
     """Symmetric cell: voltage (mV) vs time (h) above, plateau overpotential per half cycle
-    (plating, stripping) below (paper, Figure 5c), with the failure marked (a line at its time,
-    its evidence window shaded). ``fail=True`` computes :func:`echem.symmetric.failure`;
-    pass a FailureResult, or None/False to draw none."""
+    (plating, stripping) of ``pol`` (``echem.symmetric.polarization``) below (paper, Figure 5c),
+    with the failure ``fail`` (``echem.symmetric.failure``) marked: a line at its time, its
+    evidence window shaded."""
     p = prepare(data)
-    if pol is None:
-        pol = polarization(data)
-    if fail is True:
-        fail = failure(data)
     fig = Figure(figsize=(7.5, 5.5))
     ax, ax2 = fig.subplots(2, 1, sharex=True, height_ratios=[2, 1])
     x, y = decimate_minmax(p.t / 3600.0, p.v * 1000.0, N_COLUMNS)

@@ -6,7 +6,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from echem.compare import METRICS, Comparison
-from echem.plotting import set_margins_in, text_width_in
+from echem.report.figures.plotting import set_margins_in, text_width_in
 
 LINE_IN = 1.2 / 72  # height of a line of text per point of font size, inches
 

@@ -1,0 +1,260 @@
+"""One cell: its measurements and protocol in, a :class:`~echem.results.CellResult` out.
+
+Pure: no file access and no figures; inputs and output are picklable, so the orchestrator
+(``echem.batch``) may run it in this process, in a worker process or on a cluster. Every number
+of summary.csv, the report, the database and ``compare`` comes from here, made with
+``echem.metrics.value`` (the metric's unit and uncertainty kind as declared once there).
+
+What runs (DESIGN.md, "Science definitions"):
+- impedance rows: an equivalent-circuit fit and a Kramers-Kronig check of every spectrum
+  (``echem.eis``); R0, R_SEI and R_ct of the cell are those of the first spectrum of the first
+  file that has one (the spectrum measured before cycling in the paper's protocol, Figure 5b);
+- cycling rows (the longest cycling file of the cell): the step table, then for a symmetric cell
+  the nucleation overpotential (Figure 5a), polarization and failure (Figure 5c), and for a half
+  or full cell the cycle table, capacity retention and coulombic efficiency (Figure 5d-g);
+- the protocol compliance check of all the cell's files.
+An analysis that fails becomes a warning on the cell; the others go on.
+"""
+from __future__ import annotations
+
+import dataclasses
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from echem import cycling, metrics, nucleation, symmetric
+from echem.errors import EchemError
+from echem.manifest import Cell, check_compliance
+from echem.protocol import Protocol
+from echem.results import CellResult, FileRecord
+from echem.schema import Measurement
+
+
+@dataclass
+class FileRead:
+    """One input file of a cell as the orchestrator read it: the record of its bytes and the
+    Measurement, or the reason it could not be read (``error``)."""
+
+    path: str
+    record: FileRecord | None = None
+    measurement: Measurement | None = None
+    error: str | None = None
+
+
+def analyse_cell(cell: Cell, protocol: Protocol, reads: list[FileRead]) -> CellResult:
+    """Everything the cell's protocol and type call for, from its files as read (in the
+    manifest's order). ``cell.type`` "auto" (a folder without a manifest): the type is inferred
+    from the data (:func:`infer_type`) and the result says so in a warning."""
+    ok = [r for r in reads if r.measurement is not None]
+    kind = cell.type
+    res = CellResult(cell.id, kind, cell.anode, protocol.name)
+    res.inputs = {"cell": _plain(dataclasses.asdict(cell)),
+                  "protocol": _plain({k: v for k, v in protocol.to_dict().items() if k != "path"})}
+    for r in reads:
+        if r.measurement is None:
+            res.warnings.append(f"unreadable file: {r.error}")
+            res.info.setdefault("unreadable", []).append(r.path)
+    res.files = [r.record for r in ok if r.record is not None]
+    parts = []
+    for r in ok:
+        meas = r.measurement
+        name = Path(r.path).name
+        res.warnings += [f"{name}: {w}" for w in meas.meta.get("warnings", [])]
+        if meas.meta.get("truncated"):
+            res.warnings.append(f"{name}: the file ends in an incomplete row (truncated); the "
+                                "complete rows were used")
+        parts.append((r, *split(meas)))
+    if kind == "auto":
+        kind, reason = infer_type([(cyc, imp) for _, cyc, imp in parts])
+        res.cell_type = kind
+        res.protocol = f"default-{kind}"
+        res.warnings.append(f"cell type inferred as {kind} ({reason}); no experiment.toml says it")
+    for r, _, imp in parts:
+        if imp is not None:
+            _guard(res, "impedance", lambda: _impedance(protocol, imp, r.measurement.meta["source"], res))
+    cycling_parts = [(r, cyc) for r, cyc, _ in parts if cyc is not None]
+    if cycling_parts:
+        r, data = max(cycling_parts, key=lambda p: len(p[1]))
+        if len(cycling_parts) > 1:
+            res.warnings.append(f"{len(cycling_parts)} cycling files: analysed the longest, "
+                                f"{Path(r.path).name}")
+        res.tables["data"] = data
+        _cycling(res, kind, cell, protocol, data)
+    elif not any(imp is not None for _, _, imp in parts) and ok:
+        res.warnings.append("no cycling or impedance data found in the cell's files")
+    if ok:
+        _guard(res, "protocol compliance check", lambda: res.warnings.extend(
+            check_compliance(cell, protocol, [r.measurement for r in ok])))
+    return res
+
+
+def split(meas: Measurement) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """(cycling rows, impedance rows) of a measurement; None where it has none. Cycling rows need
+    time, voltage and a current that is not zero throughout."""
+    d = meas.data
+    is_eis = d["frequency_Hz"].notna().to_numpy() if "frequency_Hz" in d else np.zeros(len(d), bool)
+    eis_rows = d[is_eis] if is_eis.any() else None
+    rest = d[~is_eis] if eis_rows is not None else d  # no copy of a long series without spectra
+    cyc = None
+    if len(rest) and {"time_s", "voltage_V", "current_mA"} <= set(rest.columns):
+        if (rest["current_mA"].abs() > 0).any():
+            cyc = rest.reset_index(drop=True)
+    return cyc, eis_rows
+
+
+def infer_type(parts: list[tuple[pd.DataFrame | None, pd.DataFrame | None]]) -> tuple[str, str]:
+    """(cell type, reason) guessed from a cell's data: a voltage that goes negative is a
+    symmetric cell (Li | Li plating and stripping swing about 0 V), one that stays above 2 V a
+    full cell, anything else between a half cell; impedance only: symmetric (the paper measures
+    impedance on symmetric cells). A guess: the manifest says it for sure."""
+    cycles = [cyc for cyc, _ in parts if cyc is not None]
+    if not parts:
+        return "unknown", "no file could be read"
+    if not cycles:
+        return "symmetric", "impedance only"
+    v = max(cycles, key=len)["voltage_V"].to_numpy()
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return "symmetric", "no finite voltage"
+    lo, hi = float(v.min()), float(v.max())
+    if lo < 0:
+        return "symmetric", f"the voltage goes negative ({lo:.3g} V)"
+    if lo > 2.0:
+        return "full", f"the voltage stays above 2 V ({lo:.3g} to {hi:.3g} V)"
+    return "half", f"the voltage spans {lo:.3g} to {hi:.3g} V"
+
+
+def _impedance(protocol: Protocol, rows: pd.DataFrame, source: str, res: CellResult) -> None:
+    from echem import eis  # scipy and impedance.py are imported where impedance is analysed
+
+    imp = protocol.impedance
+    circuit = imp.circuit if imp else eis.DEFAULT_CIRCUIT
+    names = imp.names if imp else dict(eis.DEFAULT_NAMES)
+    kk_threshold = protocol.analysis.kk_threshold
+    fits = eis.fit_spectra(rows, circuit, names, kk_threshold=kk_threshold)
+    table = eis.fit_table(fits)
+    table.insert(0, "file", source)
+    earlier = res.tables.get("impedance_fits")
+    res.tables["impedance_fits"] = table if earlier is None else pd.concat([earlier, table])
+    res.analyses.setdefault("impedance", []).append({"fits": fits, "circuit": circuit, "source": source})
+    first = table.iloc[0]
+    if earlier is None:  # the cell's resistances: the first spectrum of its first impedance file
+        for lab, name in (("R0", "R0_ohm"), ("R_SEI", "R_SEI_ohm"), ("R_ct", "R_ct_ohm")):
+            if lab in table:
+                res.metrics.append(metrics.value(name, first[lab], first.get(f"{lab}_stderr", np.nan)))
+        if "R0" in table:
+            res.metrics.append(metrics.value("eis_rel_rms", first["rel_rms"]))
+    for _, row in table.iterrows():
+        tag = f"{Path(source).name}, spectrum {int(row['spectrum'])}"
+        if not bool(row["success"]):
+            res.warnings.append(f"impedance fit failed or untrustworthy ({tag}): {row['message']}")
+        elif row["rel_rms"] > eis.POOR_FIT_REL_RMS:
+            res.warnings.append(f"poor impedance fit ({tag}): relative rms {row['rel_rms']:.3g} "
+                                f"> {eis.POOR_FIT_REL_RMS}")
+        if "kk_passed" in row and not bool(row["kk_passed"]):
+            res.warnings.append(f"Kramers-Kronig check failed ({tag}): largest residual "
+                                f"{row.get('kk_max_residual', float('nan')):.3g} > {kk_threshold}"
+                                + (f" ({row['kk_message']})" if isinstance(row.get("kk_message"), str) else ""))
+
+
+def _cycling(res: CellResult, kind: str, cell: Cell, protocol: Protocol, data: pd.DataFrame) -> None:
+    # the rows cleaned and cut into steps once, for the step table and the symmetric-cell analyses
+    prepared = _guard(res, "step table", lambda: cycling.prepare(data))
+    steps = None if prepared is None else _guard(res, "step table", lambda: cycling.step_table(prepared))
+    if steps is not None:
+        res.tables["step_table"] = steps
+    res.metrics.append(metrics.value("test_duration_h",
+                                     float(data["time_s"].max() - data["time_s"].min()) / 3600))
+    if kind == "symmetric":
+        _guard(res, "symmetric-cell analyses",
+               lambda: _symmetric(res, protocol, data if prepared is None else prepared))
+    else:
+        _guard(res, "cycling analyses", lambda: _full(res, cell, protocol, data))
+
+
+def _symmetric(res: CellResult, protocol: Protocol, data) -> None:
+    """``data``: the cycling DataFrame, or it prepared (``echem.cycling.prepare``)."""
+    a = protocol.analysis
+    res.analyses["data"] = data
+    nuc = nucleation.overpotential(data, a.nucleation_step)
+    res.analyses["nucleation"] = nuc
+    if nuc is not None:
+        res.metrics.append(metrics.value("nucleation_overpotential_mV", nuc.eta_mV))
+        res.metrics.append(metrics.value("nucleation_noise_mV", nuc.noise_mV))
+    fail = symmetric.failure(data, collapse_fraction=a.failure_collapse_fraction,
+                             persist_half_cycles=a.failure_persist_half_cycles,
+                             voltage_limit_V=a.failure_voltage_limit_V,
+                             plateau_window=tuple(a.plateau_window))
+    pol = symmetric.polarization(data, plateau_window=tuple(a.plateau_window))
+    res.analyses["polarization"], res.analyses["failure"] = pol, fail
+    half = pol.half_cycles
+    # the cell's polarization: the mean plateau over the half cycles before it failed
+    before = half if fail is None else half[half["end_time_h"] <= fail.time_h]
+    if len(before) == 0:
+        before = half
+    res.metrics.append(metrics.value("polarization_mV", np.nanmean(before["overpotential_mV"]),
+                                     np.nanstd(before["overpotential_mV"]),
+                                     n=int(before["overpotential_mV"].notna().sum())))
+    res.metrics.append(metrics.value("hysteresis_mV", np.nanmean(before["hysteresis_mV"])))
+    res.metrics.append(metrics.value("failure_time_h", np.nan if fail is None else fail.time_h))
+    if fail is not None:
+        res.info["failure"] = {"kind": fail.kind, "time_h": fail.time_h, "evidence": fail.evidence,
+                               "window_h": (fail.window_start_h, fail.window_end_h)}
+    res.tables["half_cycles"] = half
+
+
+def _full(res: CellResult, cell: Cell, protocol: Protocol, data: pd.DataFrame) -> None:
+    a = protocol.analysis
+    res.analyses["data"] = data
+    res.analyses["active_mass_g"] = cell.active_mass_g
+    res.analyses["profile_cycles"] = tuple(a.profile_cycles)
+    table = cycling.cycle_table(data, active_mass_g=cell.active_mass_g, area_cm2=cell.area_cm2,
+                                reference_cycle=a.reference_cycle)
+    res.tables["cycle_table"] = table
+    complete = table[(table["charge_capacity_mAh"] > 0) & (table["discharge_capacity_mAh"] > 0)]
+    if complete.empty:
+        res.warnings.append("no complete charge/discharge cycle in the data")
+        return
+    spec = "specific_discharge_capacity_mAh_g"
+    ref = table[table["cycle"] == a.reference_cycle]
+    if spec in table and len(ref):
+        res.metrics.append(metrics.value("initial_discharge_capacity_mAh_g", ref[spec].iloc[0]))
+    last = int(complete["cycle"].max())
+    n = a.retention_cycle if a.retention_cycle is not None and a.retention_cycle <= last else last
+    if a.retention_cycle is not None and a.retention_cycle > last:
+        res.warnings.append(f"retention asked at cycle {a.retention_cycle}, the data end at cycle "
+                            f"{last}: retention reported at cycle {last}")
+    retention = cycling.capacity_retention(table, n, a.reference_cycle)
+    res.metrics.append(metrics.value("capacity_retention_pct", 100.0 * retention))
+    res.metrics.append(metrics.value("retention_cycle", n))
+    ce = complete["coulombic_efficiency"]
+    res.metrics.append(metrics.value("mean_coulombic_efficiency", ce.mean(),
+                                     ce.std() if len(ce) > 1 else None, n=len(ce)))
+
+
+def _guard(res: CellResult, what: str, job: Callable):
+    """Run one analysis; a failure becomes a warning on the cell, not a crash of the batch."""
+    try:
+        return job()
+    except EchemError as exc:
+        res.warnings.append(f"{what} failed: {exc}")
+    except Exception as exc:  # an analysis bug must not stop the other analyses and cells
+        last = traceback.extract_tb(exc.__traceback__)[-1]
+        res.warnings.append(f"{what} failed: {type(exc).__name__}: {exc} "
+                            f"({Path(last.filename).name}:{last.lineno})")
+    return None
+
+
+def _plain(x):
+    """``x`` with paths and tuples as JSON-friendly strings and lists (for the result's key)."""
+    if isinstance(x, dict):
+        return {str(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    if isinstance(x, Path):
+        return x.name
+    return x

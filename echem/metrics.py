@@ -1,0 +1,140 @@
+"""The one registry of the numbers a cell is reported by.
+
+Each metric is declared once, with :func:`metric`: its name (the column of summary.csv and the
+``metric`` of the results database), unit, words for people, which way is better, the kind of its
+uncertainty, and the cell types it applies to. summary.csv, the HTML report, the database and the
+DFT cross-reference (``echem.compare``) all read this table; the per-cell analysis
+(``echem.analysis.cell``) makes each value with :func:`value`, so a unit is never written twice.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from echem.results import UNCERTAINTY_KINDS, CellResult, Metric
+
+CELL_TYPES = ("symmetric", "half", "full")
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A reported metric.
+
+    - ``name``: column name, with its unit (``R_ct_ohm``); ``unit``: the unit as written for people.
+    - ``label``: words for the HTML and the console ("Charge-transfer resistance").
+    - ``better``: "lower", "higher" or "" (no direction: a setting or a noise level).
+    - ``uncertainty``: what its uncertainty is where it has one (:data:`UNCERTAINTY_KINDS`).
+    - ``cell_types``: the cell types it is reported for.
+    - ``summary``: a column of summary.csv; ``stderr_column``: the summary column of its
+      uncertainty, where summary.csv has one.
+    - ``source``: the paper's figure or equation it reproduces, where there is one.
+    """
+
+    name: str
+    unit: str
+    label: str
+    better: str = ""
+    uncertainty: str = ""
+    cell_types: tuple[str, ...] = CELL_TYPES
+    summary: bool = True
+    stderr_column: str | None = None
+    source: str = ""
+
+    def get(self, result: CellResult) -> Metric | None:
+        """This metric of a cell's result (None where the cell does not have it)."""
+        return result.metric(self.name)
+
+
+REGISTRY: dict[str, MetricSpec] = {}
+
+
+def metric(name: str, unit: str, label: str, **fields) -> MetricSpec:
+    """Declare a metric (once: a second declaration of a name is an error)."""
+    if name in REGISTRY:
+        raise ValueError(f"metric {name!r} is declared twice")
+    spec = MetricSpec(name, unit, label, **fields)
+    if spec.better not in ("lower", "higher", ""):
+        raise ValueError(f"metric {name!r}: better must be 'lower', 'higher' or ''")
+    if spec.uncertainty and spec.uncertainty not in UNCERTAINTY_KINDS:
+        raise ValueError(f"metric {name!r}: unknown uncertainty kind {spec.uncertainty!r}")
+    REGISTRY[name] = spec
+    return spec
+
+
+# symmetric cells (paper, Figure 5a-c)
+metric("nucleation_overpotential_mV", "mV", "Nucleation overpotential", better="lower",
+       cell_types=("symmetric",), source="Figure 5a")
+metric("nucleation_noise_mV", "mV", "Noise of the plating plateau", cell_types=("symmetric",),
+       summary=False)
+metric("polarization_mV", "mV", "Polarization", better="lower", uncertainty="sd",
+       cell_types=("symmetric",), source="Figure 5c")
+metric("hysteresis_mV", "mV", "Voltage hysteresis", better="lower", cell_types=("symmetric",),
+       summary=False)
+metric("failure_time_h", "h", "Time to short circuit", better="higher",
+       cell_types=("symmetric",), source="Figure 5c")
+# impedance (paper, Figure 5b and Table S7)
+metric("R_SEI_ohm", "Ω", "SEI resistance R_SEI", better="lower", uncertainty="fit_se",
+       stderr_column="R_SEI_stderr_ohm", source="Table S7")
+metric("R_ct_ohm", "Ω", "Charge-transfer resistance R_ct", better="lower", uncertainty="fit_se",
+       stderr_column="R_ct_stderr_ohm", source="Table S7")
+metric("R0_ohm", "Ω", "Bulk electrolyte resistance R0", better="lower", uncertainty="fit_se",
+       summary=False)
+metric("eis_rel_rms", "", "Relative RMS of the impedance fit", better="lower", summary=False)
+# full cells (paper, Figure 5d-g)
+metric("initial_discharge_capacity_mAh_g", "mAh/g", "Discharge capacity of the reference cycle",
+       better="higher", cell_types=("half", "full"), source="Figure 5e-g")
+metric("capacity_retention_pct", "%", "Capacity retention", better="higher",
+       cell_types=("half", "full"), source="Figure 5d")
+metric("retention_cycle", "", "Cycle of the retention", cell_types=("half", "full"))
+metric("mean_coulombic_efficiency", "", "Mean coulombic efficiency", better="higher",
+       uncertainty="sd", cell_types=("half", "full"))
+# every cell with cycling data
+metric("test_duration_h", "h", "Test duration", cell_types=("symmetric",))
+
+
+def spec(name: str) -> MetricSpec:
+    """The declaration of a metric (KeyError naming it when it is not declared)."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"metric {name!r} is not declared in echem.metrics") from None
+
+
+def value(name: str, x: float, uncertainty: float | None = None, *, n: int | None = None,
+          censored: bool = False) -> Metric:
+    """A :class:`Metric` of a declared metric, with the unit and uncertainty kind of its
+    declaration (no kind where no uncertainty is given)."""
+    s = spec(name)
+    unc = None if uncertainty is None or (isinstance(uncertainty, float) and math.isnan(uncertainty)) \
+        else float(uncertainty)
+    return Metric(name, float(x), s.unit, unc, s.uncertainty if unc is not None else "", n, censored)
+
+
+def summary_columns() -> list[str]:
+    """The metric columns of summary.csv, in order (each metric, then its stderr column)."""
+    cols = []
+    for s in REGISTRY.values():
+        if s.summary:
+            cols.append(s.name)
+            if s.stderr_column:
+                cols.append(s.stderr_column)
+    return cols
+
+
+def summary_table(cells: list[CellResult]) -> pd.DataFrame:
+    """One row per cell: ``cell_id``, ``cell_type``, ``anode``, ``protocol`` and the summary
+    metrics (NaN where a metric does not apply to the cell or the cell lacks it)."""
+    rows = []
+    for c in cells:
+        row = {"cell_id": c.cell_id, "cell_type": c.cell_type, "anode": c.anode, "protocol": c.protocol}
+        for s in REGISTRY.values():
+            if not s.summary:
+                continue
+            m = s.get(c) if c.cell_type in s.cell_types else None
+            row[s.name] = math.nan if m is None else m.value
+            if s.stderr_column:
+                row[s.stderr_column] = math.nan if m is None or m.stderr is None else m.stderr
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["cell_id", "cell_type", "anode", "protocol", *summary_columns()])

@@ -1,0 +1,71 @@
+"""The report's figures: each module draws the results of one kind of analysis as a plain
+matplotlib Figure (no pyplot state, Agg); this module renders them as PNG and SVG.
+
+:func:`cell_figures` and :func:`experiment_figures` take results (``CellResult.analyses``, the
+cross-reference) and compute nothing.
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+from echem.results import CellResult, Figure
+
+matplotlib.use("Agg")  # no display: before any module imports pyplot
+
+
+def render(fig, name: str, caption: str) -> Figure:
+    """A matplotlib Figure as PNG (110 dpi, zlib level 3) and SVG with its text kept as text
+    (editable, searchable; the font named by matplotlib's font list, ending in sans-serif)."""
+    png, svg = io.BytesIO(), io.StringIO()
+    fig.savefig(png, format="png", dpi=110, pil_kwargs={"compress_level": 3})
+    with matplotlib.rc_context({"svg.fonttype": "none"}):
+        fig.savefig(svg, format="svg")
+    return Figure(name, caption, png.getvalue(), svg.getvalue())
+
+
+def cell_figures(res: CellResult) -> list[Figure]:
+    """The figures of one cell, from its analyses: impedance (first spectrum that could be
+    fitted), then for a symmetric cell voltage vs time with the nucleation dip and the
+    polarization with the failure, for a half or full cell the voltage profiles and the capacity
+    and coulombic efficiency per cycle."""
+    a = res.analyses
+    out = []
+    for item in a.get("impedance", [])[:1]:
+        shown = next((s for s in item["fits"] if s.fit is not None), None)
+        if shown is not None:
+            from echem.report.figures import eis
+            out.append(render(eis.eis_figure(shown.fit, shown.kk, title=f"{res.cell_id}: impedance"),
+                              "impedance", f"{res.cell_id}: Nyquist, Bode and residuals of "
+                              f"{Path(item['source']).name} (spectrum {shown.spectrum}) with the "
+                              f"{item['circuit']} fit"))
+    if "polarization" in a:
+        from echem.report.figures import cycling
+        data, fail = a["data"], a.get("failure")
+        out.append(render(cycling.voltage_time_figure(data, a.get("nucleation"), title=res.cell_id),
+                          "voltage_time", f"{res.cell_id}: voltage vs time, nucleation dip inset"))
+        out.append(render(cycling.polarization_figure(data, a["polarization"], fail, title=res.cell_id),
+                          "polarization", f"{res.cell_id}: polarization per half cycle"
+                          + ("" if fail is None else f", {fail.kind} at {fail.time_h:.1f} h")))
+    elif "cycle_table" in res.tables and "data" in a:
+        from echem.report.figures import cycling
+        mass, cycles = a.get("active_mass_g"), a.get("profile_cycles", (1, 30, 50))
+        out.append(render(cycling.voltage_capacity_figure(a["data"], cycles, active_mass_g=mass,
+                                                          title=res.cell_id), "profiles",
+                          f"{res.cell_id}: voltage profiles of cycles {', '.join(map(str, cycles))}"))
+        out.append(render(cycling.capacity_figure(res.tables["cycle_table"], active_mass_g=mass,
+                                                  title=res.cell_id), "capacity",
+                          f"{res.cell_id}: discharge capacity and coulombic efficiency"))
+    return out
+
+
+def experiment_figures(comparison, group_scores) -> list[Figure]:
+    """The cross-reference figure: DFT scores of the measured phases beside their metrics."""
+    if comparison is None or not len(comparison.dft_order):
+        return []
+    from echem.report.figures import compare
+    return [render(compare.comparison_figure(comparison, group_scores), "comparison",
+                   "DFT scores of the measured anode phases (left, as the paper's Figure 4) "
+                   "beside the measured metrics (right, Figure 5)")]

@@ -1,0 +1,92 @@
+"""The orchestrator (echem.batch): one path whatever the executor, results stored only in the
+store it is given, and a cell that cannot be processed is an outcome, not a crash."""
+import math
+import shutil
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from echem import batch, db, metrics, sampledata
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "sample_data"
+
+
+@pytest.fixture(scope="module")
+def serial():
+    return batch.run(SAMPLE)
+
+
+def test_serial_and_worker_processes_give_the_same_results(serial):
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        parallel = batch.run(SAMPLE, executor=pool)
+    a = metrics.summary_table(serial.cells)
+    b = metrics.summary_table(parallel.cells)
+    pd.testing.assert_frame_equal(a, b)
+    assert [c.cell_id for c in parallel.cells] == [c.cell_id for c in serial.cells]  # manifest order
+    assert [f.name for f in parallel.cells[0].figures] == [f.name for f in serial.cells[0].figures]
+
+
+def test_the_numbers_are_the_sample_datas_truth(serial):
+    # independent: the values the sample data were generated with
+    summary = metrics.summary_table(serial.cells).set_index("cell_id")
+    truth = sampledata.truth().set_index("cell_id")
+    for cell, t in truth.iterrows():
+        if t["cell_type"] == "symmetric":
+            assert summary.loc[cell, "R_ct_ohm"] == pytest.approx(t["R_ct_ohm"], rel=0.03)
+        else:
+            assert summary.loc[cell, "capacity_retention_pct"] == pytest.approx(
+                t["capacity_retention_pct"], abs=1.0)
+
+
+def test_run_stores_nothing_unless_given_a_store(tmp_path, monkeypatch, serial):
+    # a notebook or a test calling run() never writes into the lab's database
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("ECHEM_DB", raising=False)
+    batch.run(SAMPLE, out=tmp_path / "out")
+    assert not db.default_path().exists()
+    with db.open_store(tmp_path / "given.sqlite") as store:
+        result = batch.run(SAMPLE, store=store)
+        rows = store.con.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+    assert rows == sum(len(c.metrics) for c in result.cells) > 0
+    assert not db.default_path().exists()
+
+
+def test_the_result_owns_its_metrics_as_declared_once(serial):
+    for cell in serial.cells:
+        for m in cell.metrics:
+            spec = metrics.spec(m.name)          # every metric is declared in the registry
+            assert m.unit == spec.unit
+            assert m.uncertainty_kind in ("", spec.uncertainty)
+    pol = serial.cells[0].metric("polarization_mV")
+    assert pol.uncertainty_kind == "sd" and pol.n > 100   # SD over the half cycles, with n
+
+
+def test_a_cell_that_cannot_be_processed_is_an_outcome(tmp_path):
+    # a folder of one good impedance file, one file that is no instrument export and a pipe
+    folder = tmp_path / "exp"
+    folder.mkdir()
+    shutil.copy(SAMPLE / "sym-Li4Ag_PEIS_C01.mpt", folder)
+    (folder / "junk.mpt").write_text("EC-Lab ASCII FILE\nNb header lines : 3\n\nnot a table\n")
+    result = batch.run(folder)
+    by_id = {c.cell_id: c for c in result.cells}
+    assert by_id["sym-Li4Ag_PEIS_C01"].value("R_SEI_ohm") == pytest.approx(12.10, rel=0.03)
+    assert by_id["junk"].info["unreadable"] and any("unreadable file" in w for w in by_id["junk"].warnings)
+    assert math.isnan(by_id["junk"].value("R_SEI_ohm"))
+
+
+def test_a_pipe_is_never_opened(tmp_path):
+    import os
+    fifo = tmp_path / "cycling.csv"
+    os.mkfifo(fifo)
+    read = batch.read_file(fifo)           # returns at once: no reader or hash waits on the pipe
+    assert read.measurement is None and "not a regular file" in read.error
+
+
+def test_the_experiment_key_is_never_an_absolute_path(tmp_path):
+    folder = tmp_path / "lab" / "2026" / "exp-7"
+    folder.mkdir(parents=True)
+    assert batch.experiment_key(folder) == "exp-7"
+    assert batch.experiment_key(folder, root=tmp_path / "lab") == "2026/exp-7"
