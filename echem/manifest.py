@@ -30,9 +30,6 @@ from echem.schema import Measurement
 #: mass fields of a cell (mg); for a symmetric cell ``anode_mg`` is the mass of one electrode
 MASS_FIELDS = ("active_mg", "cathode_active_mg", "cathode_composite_mg", "anode_mg", "electrolyte_mg")
 
-#: the Li-Ag phases, used when the dft package cannot be imported
-_FALLBACK_PHASES = {"Li-Ag": ("Ag", "LiAg", "Li9Ag4", "Li4Ag", "Li9Ag", "Li")}
-
 #: cut-off voltages may be overshot by this much before it is a deviation (V)
 CUTOFF_TOLERANCE_V = 0.05
 
@@ -106,12 +103,13 @@ class Experiment:
 
 
 def known_phases(system: str) -> tuple[str, ...]:
-    """Phase names of a DFT system (from ``dft.load``; the Li-Ag list when dft is unavailable)."""
+    """Phase names of a DFT system (``dft.load``; none for a system dft has no data for)."""
+    import dft
+    from dft.phases import UnknownSystemError
     try:
-        import dft
         return tuple(str(p) for p in dft.load(system).table.index)
-    except Exception:
-        return _FALLBACK_PHASES.get(system, ())
+    except UnknownSystemError:
+        return ()
 
 
 def resolve_phase(anode: str, phases: Iterable[str]) -> str | None:

@@ -58,6 +58,7 @@ def analyse_cell(cell: Cell, protocol: Protocol, reads: list[FileRead]) -> CellR
         if r.measurement is None:
             res.warnings.append(f"unreadable file: {r.error}")
             res.info.setdefault("unreadable", []).append(r.path)
+            res.info.setdefault("read_errors", {})[r.path] = r.error
     res.files = [r.record for r in ok if r.record is not None]
     parts = []
     for r in ok:

@@ -80,8 +80,7 @@ def run(args: argparse.Namespace) -> int:
     if result.unreadable:
         print(f"\n{len(result.unreadable)} file(s) could not be read:", file=sys.stderr)
         for c in result.cells:
-            for w in c.warnings:
-                if w.startswith("unreadable file"):
-                    print(f"  {c.cell_id}: {w}", file=sys.stderr)
+            for path in c.info.get("unreadable", []):
+                print(f"  {c.cell_id}: {c.info['read_errors'].get(path, path)}", file=sys.stderr)
         return 1
     return 0

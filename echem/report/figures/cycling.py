@@ -20,8 +20,8 @@ from echem.symmetric import FailureResult, PolarizationResult
 
 N_COLUMNS = 2000
 
-#: written with Unicode superscripts, not mathtext ("mAh g$^{-1}$"): the first mathtext label of a
-#: process builds matplotlib's parser (~0.2 s), and every save parses the label again
+#: written with Unicode superscripts, not mathtext ("mAh g$^{-1}$"): one text in the SVG, and no
+#: mathtext parser to build
 SPECIFIC_CAPACITY_LABEL = "specific capacity / mAh g\u207b\u00b9"
 
 
