@@ -17,12 +17,11 @@ processed is an outcome (a warning on its CellResult), not an exception lost in 
 """
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
 import os
 import stat
 import traceback
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -59,17 +58,40 @@ class InlineExecutor(Executor):
         return future
 
 
+class ProcessExecutor(Executor):
+    """``jobs`` worker processes (a ``multiprocessing`` pool) behind the ``Executor`` interface.
+    Workers start from a forkserver that imported the analysis and figure modules once (not as
+    forks of this process, which may run reader threads: forking those can deadlock).
+    ``shutdown(cancel_futures=True)`` ends the workers at once (Ctrl-C, SIGTERM), where a
+    ``ProcessPoolExecutor`` would wait for the tasks under way."""
+
+    def __init__(self, jobs: int):
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["echem.batch", "echem.eis", "echem.report.figures.cycling",
+                                    "echem.report.figures.eis"])
+        self._pool = ctx.Pool(processes=jobs)
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future: Future = Future()
+        future.set_running_or_notify_cancel()
+        self._pool.apply_async(fn, args, kwargs, callback=future.set_result,
+                               error_callback=future.set_exception)
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        if cancel_futures:
+            self._pool.terminate()
+        else:
+            self._pool.close()
+        if wait or cancel_futures:
+            self._pool.join()
+
+
 def local_executor(jobs: int | None = None) -> Executor:
-    """Serial for ``jobs`` 1, else a pool of ``jobs`` worker processes (default: the number of
-    cores). Workers start from a forkserver that imported the analysis and figure modules once
-    (not as forks of this process, which may run reader threads: forking those can deadlock)."""
+    """Serial in this process for ``jobs`` 1, else :class:`ProcessExecutor` with ``jobs`` worker
+    processes (default: the number of cores)."""
     jobs = jobs or os.cpu_count() or 1
-    if jobs <= 1:
-        return InlineExecutor()
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["echem.batch", "echem.eis", "echem.report.figures.cycling",
-                                "echem.report.figures.eis"])
-    return ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
+    return InlineExecutor() if jobs <= 1 else ProcessExecutor(jobs)
 
 
 def read_file(path: str | Path) -> FileRead:
@@ -200,10 +222,12 @@ def run(folder: str | Path, *, out: str | Path | None = None, jobs: int = 1,
 
     folder = Path(folder)
     exp, warnings, inferred = load(folder)
-    with contextlib.ExitStack() as owned:
-        if executor is None:
-            n = min(jobs or os.cpu_count() or 1, max(len(exp.cells), 1))
-            executor = owned.enter_context(local_executor(n))
+    if out is not None:
+        check_output(Path(out), folder, exp)
+    own = executor is None
+    if own:
+        executor = local_executor(min(jobs or os.cpu_count() or 1, max(len(exp.cells), 1)))
+    try:
         if out is None:
             result = _run(exp, warnings, inferred, executor, progress, None)
         else:
@@ -211,9 +235,28 @@ def run(folder: str | Path, *, out: str | Path | None = None, jobs: int = 1,
                 result = _run(exp, warnings, inferred, executor, progress, stage / "cells")
                 result.figures = figures.experiment_figures(result.comparison, result.group_scores)
                 write.write_experiment(result, folder, stage)
+    except BaseException:
+        if own:  # Ctrl-C, SIGTERM, a failed write: the workers end now, not after their cells
+            executor.shutdown(wait=False, cancel_futures=True)
+        raise
+    if own:
+        executor.shutdown(wait=True)
     if store is not None:
         store.ingest(experiment_key(folder, root), exp.title, result.cells, __version__)
     return result
+
+
+def check_output(out: Path, folder: Path, exp: Experiment) -> None:
+    """Refuse an output folder that is the input folder, or holds it or any input file: writing
+    the report replaces the output folder whole. (An output folder inside the input folder is
+    fine: its contents are never inputs.)"""
+    target = out.resolve()
+    inputs = [folder.resolve(), manifest_path(folder).resolve(),
+              *(Path(f).resolve() for c in exp.cells for f in c.files)]
+    for path in inputs:
+        if path == target or target in path.parents:
+            raise EchemError(f"holds the input {path}; the report replaces its output folder whole, "
+                             "so it must not hold any input. Choose another output folder (-o)", out)
 
 
 def _run(exp: Experiment, warnings: list[str], inferred: bool, executor: Executor, progress,
@@ -231,10 +274,15 @@ def _run(exp: Experiment, warnings: list[str], inferred: bool, executor: Executo
             progress(len(done), len(tasks), future.result())
 
     futures = []
-    for task in tasks:
-        futures.append(executor.submit(process_cell, task))
-        futures[-1].add_done_callback(report)
-    cells = [f.result() for f in futures]  # in the manifest's order
+    try:
+        for task in tasks:
+            futures.append(executor.submit(process_cell, task))
+            futures[-1].add_done_callback(report)
+        cells = [f.result() for f in futures]  # in the manifest's order
+    except BaseException:
+        for f in futures:
+            f.cancel()
+        raise
     result = ExperimentResult(exp, cells, list(warnings), inferred)
     xref = cross_reference(metrics.summary_table(result.cells), exp.dft_system or "Li-Ag")
     result.warnings += xref.warnings

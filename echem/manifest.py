@@ -148,6 +148,10 @@ def load_manifest(dir_or_path: str | Path, *, check_files: bool = True) -> Exper
     date = head.str("date", default="")
     system = head.str("dft_system", default="Li-Ag")
     extra_dirs = head.str_list("protocol_dirs") or []
+    outside = head._get("files_outside", False)
+    outside = False if outside is None else outside
+    if not isinstance(outside, bool):
+        raise head.error("files_outside", f"must be true or false, got {outside!r}")
     head.done()
     search = [root, root / "protocols", *[(root / d) for d in extra_dirs]]
 
@@ -161,7 +165,7 @@ def load_manifest(dir_or_path: str | Path, *, check_files: bool = True) -> Exper
     cells: list[Cell] = []
     seen: set[str] = set()
     for t in cell_tables:
-        cell, proto = _parse_cell(t, search, protocols, phases, check_files)
+        cell, proto = _parse_cell(t, search, protocols, phases, check_files, outside)
         if cell.id in seen:
             raise t.error("id", f"duplicate cell id {cell.id!r}; every cell needs its own id")
         seen.add(cell.id)
@@ -171,7 +175,17 @@ def load_manifest(dir_or_path: str | Path, *, check_files: bool = True) -> Exper
                       dft_system=system, cells=cells, protocols=protocols)
 
 
-def _parse_cell(t: Table, search, protocols, phases, check_files) -> tuple[Cell, Protocol]:
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` lies in ``folder`` (symbolic links and ``..`` resolved)."""
+    try:
+        Path(path).resolve().relative_to(Path(folder).resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def _parse_cell(t: Table, search, protocols, phases, check_files, outside=False
+                ) -> tuple[Cell, Protocol]:
     path = t.path
     cid = t.str("id", required=True)
     ctype = t.str("type", required=True, choices=CELL_TYPES)
@@ -218,6 +232,10 @@ def _parse_cell(t: Table, search, protocols, phases, check_files) -> tuple[Cell,
     for i, name in enumerate(file_names):
         f = Path(name)
         f = f if f.is_absolute() else path.parent / f
+        if not outside and not _inside(f, path.parent):
+            raise protocol_error(path, f"{t.name('files')}[{i + 1}]",
+                                 f"file {name!r} lies outside the experiment folder; move it in, "
+                                 "or set files_outside = true under [experiment]")
         if check_files and not f.is_file():
             raise protocol_error(path, f"{t.name('files')}[{i + 1}]",
                                  f"file {name!r} is listed but missing ({f} does not exist)")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,6 +179,10 @@ class Protocol:
 # validation helpers
 
 
+#: control characters (tab and newline aside): never valid in a name, an id or a path
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
 class Table:
     """Reads the fields of one TOML table with type checks; ``done()`` rejects unknown fields."""
 
@@ -209,6 +214,8 @@ class Table:
             return default
         if not isinstance(v, str):
             raise self.error(key, f"must be a string, got {_tname(v)} {v!r}")
+        if _CONTROL.search(v):
+            raise self.error(key, f"holds control characters ({v!r}); remove them")
         if required and not v.strip():
             raise self.error(key, "must not be empty")
         if choices is not None and v not in choices:
@@ -306,6 +313,9 @@ def read_toml(path: str | Path) -> dict:
         raise protocol_error(path, None, f"not UTF-8 text ({exc}); save it as UTF-8") from exc
     except tomllib.TOMLDecodeError as exc:
         raise protocol_error(path, None, f"not valid TOML: {exc}") from exc
+    except RecursionError:
+        raise protocol_error(path, None, "tables or arrays nested too deep to be a protocol or "
+                             "manifest") from None
 
 
 # ---------------------------------------------------------------------------------------------

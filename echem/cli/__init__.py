@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
+import threading
 import sys
 from typing import NoReturn
 
@@ -32,16 +34,32 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if in_main else None
     try:
         return int(args.func(args) or 0)
     except EchemError as exc:
         print(f"echem: error: {exc}", file=sys.stderr)
         return 1
+    except Terminated:
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # output piped into a pager or head that closed early
         sys.stderr.close()
         return 0
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the command is, so that it ends as Ctrl-C does."""
+
+
+def _interrupt(signum, frame) -> NoReturn:
+    """SIGTERM ends a command as Ctrl-C does: workers ended, staging folders removed."""
+    raise Terminated
 
 
 def entry() -> NoReturn:

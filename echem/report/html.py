@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+import re
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -47,8 +48,13 @@ class ReportData:
     files: list = field(default_factory=list)             # FileRecord of every input
 
 
+#: control characters (tab and newline aside), removed from every text shown or written
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
 def esc(x) -> str:
-    return html.escape("" if x is None else str(x), quote=True)
+    """Text for HTML: escaped, control characters removed."""
+    return html.escape(CONTROL.sub("", "" if x is None else str(x)), quote=True)
 
 
 def fmt(x, digits: int = 4) -> str:

@@ -8,6 +8,7 @@ earlier echem report (it holds the marker file), never a folder of the user's.
 from __future__ import annotations
 
 import contextlib
+import glob
 import importlib.metadata
 import os
 import platform
@@ -15,6 +16,7 @@ import re
 import shutil
 import sys
 import tempfile
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -23,7 +25,7 @@ import pandas as pd
 from echem import metrics
 from echem.errors import EchemError
 from echem.output import write_csv
-from echem.report.html import ReportData, render
+from echem.report.html import CONTROL, ReportData, render
 from echem.results import CellResult, ExperimentResult
 
 MARKER = ".echem-report"
@@ -103,24 +105,45 @@ def _flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 
+#: what a report folder holds at its top (an earlier report holding anything else is not replaced)
+REPORT_NAMES = frozenset({MARKER, "report.html", "summary.csv", "comparison.csv", "comparison.png",
+                          "comparison.svg", "cells"})
+
+
 @contextlib.contextmanager
 def staged(out: str | Path):
     """A new staging folder beside ``out``, to write the report into; it replaces ``out`` when
     the ``with`` block ends without an error, and is removed otherwise (``out`` left as it was).
-    An existing ``out`` must be an earlier report (it holds the marker file) or empty; this is
-    checked before anything is written."""
+
+    Checked before anything is written: an existing ``out`` must be empty, or an earlier report
+    (it holds the marker file) that holds nothing but what a report holds. Staging folders that
+    a killed run left beside ``out`` (their process no longer runs) are removed.
+    """
     out = Path(out)
-    if out.exists() and not (out / MARKER).exists():
-        if not out.is_dir() or any(out.iterdir()):
+    if out.exists() and not out.is_dir():
+        raise EchemError("exists and is not a folder; choose another output folder (-o)", out)
+    if out.exists() and any(out.iterdir()):
+        if not (out / MARKER).is_file():
             raise EchemError("exists and is not an earlier echem report; choose another output "
                              "folder (-o) or remove it", out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in REPORT_NAMES)
+        if foreign:
+            raise EchemError(f"is an earlier echem report but also holds {', '.join(foreign[:5])}, "
+                             "which a report does not write; it is not replaced. Move them out or "
+                             "choose another output folder (-o)", out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_stages(out)
+        stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    except OSError as exc:
+        raise EchemError(f"cannot write the report here: {exc.strerror or exc}", out) from exc
+    (stage / STAGE_OWNER).write_text(str(os.getpid()))
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(stage, 0o777 & ~umask)  # mkdtemp makes it private; a report folder is not
     try:
         yield stage
+        (stage / STAGE_OWNER).unlink()
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
             os.replace(out, old / "x")
@@ -131,6 +154,61 @@ def staged(out: str | Path):
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
+
+
+#: the file in a staging folder that names the process writing it
+STAGE_OWNER = ".echem-stage-pid"
+
+
+def _remove_stale_stages(out: Path) -> None:
+    """Remove ``.OUT.*.partial`` and ``.OUT.*.old`` folders beside ``out`` whose writing process
+    has ended (killed before it could clean up); a live run's stage is left alone."""
+    for stage in out.parent.glob(f".{glob.escape(out.name)}.*"):
+        if not stage.is_dir() or not stage.name.endswith((".partial", ".old")):
+            continue
+        try:
+            pid = int((stage / STAGE_OWNER).read_text())
+        except (OSError, ValueError):
+            pid = None
+        if pid is not None and _alive(pid):
+            continue
+        if stage.name.endswith(".partial") and pid is None and \
+                time.time() - stage.stat().st_mtime < 60:
+            continue  # just made by a run that has not yet named itself
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def csv_safe(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with its text cells safe to open in a spreadsheet: a text starting with = + - @
+    (or a tab or carriage return) gets a leading apostrophe, so that it is never a formula;
+    control characters are removed. Numbers are left as they are."""
+    out = None
+    for col in table.columns:
+        values = table[col]
+        if values.dtype != object and not isinstance(values.dtype, pd.StringDtype):
+            continue
+        fixed = values.map(_safe_text)
+        if not fixed.equals(values):
+            out = table.copy() if out is None else out
+            out[col] = fixed
+    return table if out is None else out
+
+
+def _safe_text(v):
+    if not isinstance(v, str):
+        return v
+    v = CONTROL.sub("", v)
+    return "'" + v if v[:1] in ("=", "+", "-", "@", "\t", "\r") else v
 
 
 def write_data(data: pd.DataFrame, d: Path) -> None:
@@ -149,10 +227,10 @@ def write_cell(cell: CellResult, d: Path) -> None:
                  ).to_csv(d / "metrics.csv", index=False)
     for tname, table in cell.tables.items():
         if table is not None:
-            write_csv(table, d / f"{tname}.csv")
+            write_csv(csv_safe(table), d / f"{tname}.csv")
     _write_figures(cell.figures, d)
     if cell.warnings:
-        (d / "warnings.txt").write_text("\n".join(cell.warnings) + "\n")
+        (d / "warnings.txt").write_text("\n".join(CONTROL.sub("", w) for w in cell.warnings) + "\n")
 
 
 def _write_figures(figures, d: Path) -> None:
@@ -164,8 +242,9 @@ def _write_figures(figures, d: Path) -> None:
 def write_experiment(result: ExperimentResult, folder: Path, stage: Path) -> None:
     """The experiment-level outputs (the cells' folders are written as the cells are processed)."""
     (stage / MARKER).write_text("written by echem report; this folder is replaced on the next run\n")
-    metrics.summary_table(result.cells).to_csv(stage / "summary.csv", index=False)
+    csv_safe(metrics.summary_table(result.cells)).to_csv(stage / "summary.csv", index=False)
     comp = result.comparison
-    (comp.criteria if comp is not None else pd.DataFrame()).to_csv(stage / "comparison.csv", index=False)
+    csv_safe(comp.criteria if comp is not None else pd.DataFrame()).to_csv(stage / "comparison.csv",
+                                                                          index=False)
     _write_figures(result.figures, stage)
     (stage / "report.html").write_text(render(report_data(result, folder)), encoding="utf-8")
