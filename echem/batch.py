@@ -164,33 +164,126 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{where}"
 
 
-def load(folder: str | Path) -> tuple[Experiment, list[str], bool]:
-    """(experiment, warnings, inferred): the folder's validated ``experiment.toml``, or cells
-    inferred from its files (:func:`infer_experiment`)."""
+def load(folder: str | Path) -> tuple[Experiment, list[str], list[str] | None]:
+    """(experiment, warnings, skipped files): the folder's validated ``experiment.toml``
+    (skipped: None), or cells inferred from its files (:func:`infer_experiment`)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise EchemError("not a folder", folder)
     if manifest_path(folder).exists():
         # a listed file that is missing is reported on its cell (unreadable), like a corrupt one
-        return load_manifest(folder, check_files=False), [], False
-    exp, warnings = infer_experiment(folder)
-    return exp, warnings, True
+        return load_manifest(folder, check_files=False), [], []
+    return infer_experiment(folder)
 
 
-def infer_experiment(folder: Path) -> tuple[Experiment, list[str]]:
-    """An Experiment for a folder without ``experiment.toml``: one cell per file, of type "auto"
-    (the per-cell analysis infers it from the data and says so), with default analysis settings."""
-    warnings = [f"{folder}: no experiment.toml; cells were inferred from the files (one cell per "
-                "file, default analysis settings)"]
-    cells = []
-    for path in sorted(p for p in Path(folder).iterdir() if p.is_file() and not p.name.startswith(".")):
-        cells.append(Cell(id=path.stem, type="auto", anode="unknown", protocol="default",
-                          files=(path.resolve(),), area_cm2=1.0))
+#: extensions the readers claim: a file with one that cannot be read is reported unreadable.
+#: A file with any other extension is a cell only when a reader knows its content; else it is
+#: skipped (notes, PDFs, pictures), which is no error.
+INSTRUMENT_SUFFIXES = (".mpr", ".mpt", ".nda", ".ndax", ".csv", ".xlsx", ".z")
+#: files of one run that share a stem (an instrument's binary and its own export of it): the
+#: cell reads the first of these it has and leaves the others aside
+RUN_PREFERENCE = ((".mpr", ".mpt"), (".ndax", ".nda"))
+
+
+def infer_experiment(folder: Path) -> tuple[Experiment, list[str], list[str]]:
+    """(experiment, warnings, skipped files) for a folder without ``experiment.toml``.
+
+    One cell per run: an instrument's binary and its export of the same run (``x.mpr`` and
+    ``x.mpt``; ``x.ndax`` and ``x.nda``) are one cell, read from the binary. Cell ids are the file
+    stems, with the extension added where two runs share a stem. Each cell's type is "auto": the
+    per-cell analysis infers it from the data, and its area and mass from what the file states.
+    """
+    folder = Path(folder)
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    runs, skipped = [], []
+    for path in files:
+        if path.suffix.lower() in INSTRUMENT_SUFFIXES or _known_content(path):
+            runs.append(path)
+        else:
+            skipped.append(str(path))
+    by_stem: dict[str, list[Path]] = {}
+    for path in runs:
+        by_stem.setdefault(path.stem, []).append(path)
+    chosen = []
+    for stem, group in by_stem.items():
+        suffixes = {p.suffix.lower(): p for p in group}
+        for binary, export in RUN_PREFERENCE:
+            if binary in suffixes and export in suffixes:
+                group.remove(suffixes[export])
+        chosen += [(stem, p) for p in group]
+    if not chosen:
+        raise EchemError("holds no instrument file (EC-Lab .mpr/.mpt, Neware .nda/.ndax, BTSDA "
+                         "CSV/XLSX, ZPlot .z, impedance CSV) and no experiment.toml"
+                         + (f"; skipped {len(skipped)} other file(s)" if skipped else ""), folder)
+    stems = [stem for stem, _ in chosen]
+    cells = [Cell(id=stem if stems.count(stem) == 1 else path.name, type="auto", anode="unknown",
+                  protocol="default", files=(path.resolve(),), area_cm2=1.0)
+             for stem, path in sorted(chosen, key=lambda c: c[1].name)]
     protocols = {"default": Protocol(name="default", title="default analysis settings",
-                                     cell=CellBuild(type="symmetric"))}
-    exp = Experiment(path=Path(folder) / "experiment.toml", title=f"{Path(folder).name} (inferred)",
+                                     cell=CellBuild(type="auto"))}
+    exp = Experiment(path=folder / "experiment.toml", title=f"{folder.name} (inferred)",
                      cells=cells, protocols=protocols)
-    return exp, warnings
+    warnings = [f"{folder}: no experiment.toml. One cell per run; their types, areas and masses "
+                "are guesses from the files (each cell says what it guessed and why). To fix "
+                f"them: `echem init {folder}` writes experiment.toml with these guesses; correct it "
+                "and report again"]
+    return exp, warnings, skipped
+
+
+def _known_content(path: Path) -> bool:
+    """Whether a reader recognises the file's content (an export with an unusual extension)."""
+    from echem.io import sniff
+    try:
+        sniff(path)
+        return True
+    except EchemError:
+        return False
+
+
+def draft_manifest(folder: str | Path) -> str:
+    """The ``experiment.toml`` that inference would use for a folder without one, as TOML text:
+    every inferred value with the reason for it in a comment, for the user to correct and keep
+    (``echem init``). Reads every instrument file of the folder."""
+    from echem.analysis.cell import infer_type, split, stated_in_files
+
+    folder = Path(folder)
+    exp, _, skipped = infer_experiment(folder)
+    lines = [f"# experiment.toml drafted by `echem init` from the files in {folder.name}/.",
+             "# Every value is a guess from the files; the comment beside it says why. Correct what",
+             "# is wrong (type, anode, protocol, area, masses), then run `echem report` again.",
+             "", "[experiment]", f"title = {_toml_str(folder.name)}", 'dft_system = "Li-Ag"', ""]
+    for cell in exp.cells:
+        reads = read_files(cell.files)
+        ok = [r.measurement for r in reads if r.measurement is not None]
+        name = Path(cell.files[0]).name
+        if not ok:
+            lines += [f"# {name}: could not be read ({reads[0].error}); left out", ""]
+            continue
+        kind, reason = infer_type([split(m) for m in ok])
+        if kind not in ("symmetric", "half", "full"):
+            lines += [f"# {name}: no cell type can be guessed ({reason}); left out", ""]
+            continue
+        stated, notes = stated_in_files(cell, ok)
+        lines += ["[[cell]]", f"id = {_toml_str(cell.id)}",
+                  f"type = {_toml_str(kind)}  # guessed: {reason}",
+                  'anode = "unknown"  # not in the file: a phase name (Li4Ag, Li9Ag4, Li, ...) or text',
+                  f"protocol = {_toml_str('default-' + kind)}  # the defaults; name the protocol it ran",
+                  f"area_cm2 = {stated.area_cm2:g}  # {notes['area_source']}",
+                  f"files = [{_toml_str(name)}]"]
+        if "active_mg" in stated.masses_mg:
+            lines.append(f"masses = {{ active_mg = {stated.masses_mg['active_mg']:g} }}  "
+                         f"# {notes['mass_source']}")
+        else:
+            lines.append("# masses = { active_mg = ... }  # not in the file (mg)")
+        lines.append("")
+    for path in skipped:
+        lines.append(f"# skipped {Path(path).name}: no instrument export")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _toml_str(text: str) -> str:
+    import json
+    return json.dumps(str(text))  # a JSON string is a TOML basic string
 
 
 def experiment_key(folder: Path, root: Path | None = None) -> str:
@@ -221,7 +314,7 @@ def run(folder: str | Path, *, out: str | Path | None = None, jobs: int = 1,
     from echem.report import figures, write
 
     folder = Path(folder)
-    exp, warnings, inferred = load(folder)
+    exp, warnings, skipped = load(folder)
     if out is not None:
         check_output(Path(out), folder, exp)
     own = executor is None
@@ -229,10 +322,10 @@ def run(folder: str | Path, *, out: str | Path | None = None, jobs: int = 1,
         executor = local_executor(min(jobs or os.cpu_count() or 1, max(len(exp.cells), 1)))
     try:
         if out is None:
-            result = _run(exp, warnings, inferred, executor, progress, None)
+            result = _run(exp, warnings, skipped, executor, progress, None)
         else:
             with write.staged(out) as stage:
-                result = _run(exp, warnings, inferred, executor, progress, stage / "cells")
+                result = _run(exp, warnings, skipped, executor, progress, stage / "cells")
                 result.figures = figures.experiment_figures(result.comparison, result.group_scores)
                 write.write_experiment(result, folder, stage)
     except BaseException:
@@ -259,8 +352,8 @@ def check_output(out: Path, folder: Path, exp: Experiment) -> None:
                              "so it must not hold any input. Choose another output folder (-o)", out)
 
 
-def _run(exp: Experiment, warnings: list[str], inferred: bool, executor: Executor, progress,
-         cells_dir: Path | None) -> ExperimentResult:
+def _run(exp: Experiment, warnings: list[str], skipped: list[str] | None, executor: Executor,
+         progress, cells_dir: Path | None) -> ExperimentResult:
     from echem.report.write import cell_folders
 
     dirs = [None] * len(exp.cells) if cells_dir is None else \
@@ -283,7 +376,7 @@ def _run(exp: Experiment, warnings: list[str], inferred: bool, executor: Executo
         for f in futures:
             f.cancel()
         raise
-    result = ExperimentResult(exp, cells, list(warnings), inferred)
+    result = ExperimentResult(exp, cells, list(warnings), skipped is not None, skipped=skipped or [])
     xref = cross_reference(metrics.summary_table(result.cells), exp.dft_system or "Li-Ag")
     result.warnings += xref.warnings
     result.comparison, result.dft_ranking, result.group_scores = xref.comparison, xref.ranking, \

@@ -345,9 +345,9 @@ def parse_protocol(data: dict, path: str | Path | None = None, name: str | None 
     an_t = top.table("analysis")
     analysis = AnalysisSettings() if an_t is None else parse_analysis(an_t)
     top.done()
-    if schedule is None and impedance is None:
+    if schedule is None and impedance is None and an_t is None:
         raise protocol_error(path, "schedule", "missing: a protocol needs a [schedule], an "
-                             "[impedance] section, or both")
+                             "[impedance] section, or at least an [analysis] section")
     return Protocol(name=name, title=title, description=description, source=source, cell=cell,
                     schedule=schedule, impedance=impedance, analysis=analysis, path=path)
 

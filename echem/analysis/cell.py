@@ -52,8 +52,6 @@ def analyse_cell(cell: Cell, protocol: Protocol, reads: list[FileRead]) -> CellR
     ok = [r for r in reads if r.measurement is not None]
     kind = cell.type
     res = CellResult(cell.id, kind, cell.anode, protocol.name)
-    res.inputs = {"cell": _plain(dataclasses.asdict(cell)),
-                  "protocol": _plain({k: v for k, v in protocol.to_dict().items() if k != "path"})}
     for r in reads:
         if r.measurement is None:
             res.warnings.append(f"unreadable file: {r.error}")
@@ -74,6 +72,12 @@ def analyse_cell(cell: Cell, protocol: Protocol, reads: list[FileRead]) -> CellR
         res.cell_type = kind
         res.protocol = f"default-{kind}"
         res.warnings.append(f"cell type inferred as {kind} ({reason}); no experiment.toml says it")
+        cell, notes = stated_in_files(cell, [r.measurement for r in ok])
+        res.info.update(notes)
+        if notes["area_source"] == "assumed":
+            res.warnings.append("no area in the file and no manifest: values per cm2 assume 1 cm2")
+    res.inputs = {"cell": _plain(dataclasses.asdict(cell)),
+                  "protocol": _plain({k: v for k, v in protocol.to_dict().items() if k != "path"})}
     for r, _, imp in parts:
         if imp is not None:
             _guard(res, "impedance", lambda: _impedance(protocol, imp, r.measurement.meta["source"], res))
@@ -108,25 +112,67 @@ def split(meas: Measurement) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
 
 
 def infer_type(parts: list[tuple[pd.DataFrame | None, pd.DataFrame | None]]) -> tuple[str, str]:
-    """(cell type, reason) guessed from a cell's data: a voltage that goes negative is a
-    symmetric cell (Li | Li plating and stripping swing about 0 V), one that stays above 2 V a
-    full cell, anything else between a half cell; impedance only: symmetric (the paper measures
-    impedance on symmetric cells). A guess: the manifest says it for sure."""
-    cycles = [cyc for cyc, _ in parts if cyc is not None]
+    """(cell type, reason) guessed from a cell's data, where no manifest says it.
+
+    - symmetric: the voltage follows the sign of the current (plating and stripping the same
+      metal on both sides swing about 0 V) and stays within +-1 V; impedance only: symmetric
+      (the paper measures impedance on symmetric cells);
+    - full: a median voltage above 2 V (a cathode against Li or an alloy anode; a cathode half
+      cell against Li reads the same and takes the same convention, discharge/charge);
+    - half: anything else between (an anode or alloy working electrode against Li).
+    A guess: the manifest says it for sure.
+    """
     if not parts:
         return "unknown", "no file could be read"
+    cycles = [cyc for cyc, _ in parts if cyc is not None]
     if not cycles:
         return "symmetric", "impedance only"
-    v = max(cycles, key=len)["voltage_V"].to_numpy()
-    v = v[np.isfinite(v)]
+    d = max(cycles, key=len)
+    v, i = d["voltage_V"].to_numpy(float), d["current_mA"].to_numpy(float)
+    ok = np.isfinite(v) & np.isfinite(i)
+    v, i = v[ok], i[ok]
     if not len(v):
-        return "symmetric", "no finite voltage"
-    lo, hi = float(v.min()), float(v.max())
-    if lo < 0:
-        return "symmetric", f"the voltage goes negative ({lo:.3g} V)"
-    if lo > 2.0:
-        return "full", f"the voltage stays above 2 V ({lo:.3g} to {hi:.3g} V)"
-    return "half", f"the voltage spans {lo:.3g} to {hi:.3g} V"
+        return "unknown", "no finite voltage"
+    charge = float(np.median(v[i > 0])) if (i > 0).any() else np.nan
+    discharge = float(np.median(v[i < 0])) if (i < 0).any() else np.nan
+    if charge > 0 > discharge and np.abs(v).max() < 1.0:
+        return "symmetric", (f"the voltage follows the current's sign ({charge * 1000:.3g} mV charging, "
+                             f"{discharge * 1000:.3g} mV discharging)")
+    median = float(np.median(v))
+    if median > 2.0:
+        return "full", f"median voltage {median:.3g} V (above 2 V)"
+    return "half", f"median voltage {median:.3g} V, between 0 and 2 V: an anode against Li"
+
+
+#: EC-Lab's placeholder for an electrode area or mass that was never entered
+ECLAB_PLACEHOLDER = 0.001
+
+
+def _stated(meta: dict, key: str) -> float | None:
+    v = meta.get(key)
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return None
+    return v if np.isfinite(v) and v > 0 and not np.isclose(v, ECLAB_PLACEHOLDER) else None
+
+
+def stated_in_files(cell: Cell, measurements: list[Measurement]) -> tuple[Cell, dict]:
+    """(the cell with the electrode area (cm2) and active mass its files state, where each came
+    from): for a cell without a manifest. 0 and EC-Lab's placeholder 0.001 count as not stated;
+    where no file states an area, 1 cm2 is assumed (``area_source`` "assumed")."""
+    area = mass = None
+    notes = {"area_source": "assumed", "mass_source": "not in the file"}
+    for meas in measurements:
+        name = Path(meas.meta.get("source", "")).name
+        if area is None and (a := _stated(meas.meta, "area_cm2")) is not None:
+            area, notes["area_source"] = a, f"stated in {name}"
+        if mass is None and (m := _stated(meas.meta, "active_mass_g")) is not None:
+            mass, notes["mass_source"] = m, f"stated in {name}"
+    masses = dict(cell.masses_mg)
+    if mass is not None:
+        masses["active_mg"] = mass * 1000.0
+    return dataclasses.replace(cell, area_cm2=1.0 if area is None else area, masses_mg=masses), notes
 
 
 def _impedance(protocol: Protocol, rows: pd.DataFrame, source: str, res: CellResult) -> None:

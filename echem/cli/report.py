@@ -74,6 +74,10 @@ def run(args: argparse.Namespace) -> int:
     print(summary[cols].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     print(f"\nwrote {args.output / 'report.html'} ({len(result.cells)} cells); "
           f"{added} new result rows in {args.db or db.default_path()}")
+    if result.skipped:
+        names = ", ".join(Path(p).name for p in result.skipped[:5])
+        print(f"skipped {len(result.skipped)} file(s) that are no instrument export: {names}"
+              + (", ..." if len(result.skipped) > 5 else ""))
     n_warn = len(result.warnings) + sum(len(c.warnings) for c in result.cells)
     if n_warn:
         print(f"{n_warn} warnings (listed in the report)")
