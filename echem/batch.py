@@ -17,6 +17,7 @@ processed is an outcome (a warning on its CellResult), not an exception lost in 
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import stat
@@ -78,6 +79,10 @@ class ProcessExecutor(Executor):
                                error_callback=future.set_exception)
         return future
 
+    def __exit__(self, exc_type, exc, tb):
+        self.shutdown(wait=True, cancel_futures=exc_type is not None)  # on an error: end now
+        return False
+
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         if cancel_futures:
             self._pool.terminate()
@@ -92,6 +97,23 @@ def local_executor(jobs: int | None = None) -> Executor:
     processes (default: the number of cores)."""
     jobs = jobs or os.cpu_count() or 1
     return InlineExecutor() if jobs <= 1 else ProcessExecutor(jobs)
+
+
+@contextlib.contextmanager
+def cluster_executor(address: str):
+    """The executor of a Dask distributed cluster whose scheduler listens at ``address``
+    (``dask scheduler`` / ``dask worker``, started by the lab): one task per cell, run by a
+    worker. The workers read the cells' files and write their report folders at the same paths
+    as this machine (a shared folder)."""
+    from distributed import Client
+    try:
+        client = Client(address, timeout="10s")
+    except (OSError, TimeoutError) as exc:
+        raise EchemError(f"no Dask scheduler answers at {address}: {exc}") from exc
+    try:
+        yield client.get_executor()
+    finally:
+        client.close()
 
 
 def read_file(path: str | Path) -> FileRead:
@@ -299,7 +321,8 @@ def experiment_key(folder: Path, root: Path | None = None) -> str:
 def run(folder: str | Path, *, out: str | Path | None = None, jobs: int = 1,
         executor: Executor | None = None, store=None,
         progress: Callable[[int, int, CellResult], None] | None = None,
-        root: Path | None = None) -> ExperimentResult:
+        root: Path | None = None,
+        reuse: Callable[[CellTask], CellResult | None] | None = None) -> ExperimentResult:
     """Process every cell of ``folder``; with ``out``, write its report there (replacing an
     earlier report, whole or not at all); with ``store``, store the results in it.
 
@@ -308,7 +331,8 @@ def run(folder: str | Path, *, out: str | Path | None = None, jobs: int = 1,
     :func:`local_executor` with ``jobs`` worker processes (no more than there are cells; 1: in
     this process; None: the number of cores). ``progress(done, total, result)`` is called as each
     cell finishes. ``root``: the watched folder the experiment lies in (names the experiment in
-    the store).
+    the store). ``reuse(task)``: an earlier result for a cell whose inputs have not changed, with
+    its folder put in ``task.out_dir`` (the watcher's), or None to process the cell.
     """
     from echem import __version__
     from echem.report import figures, write
@@ -322,10 +346,10 @@ def run(folder: str | Path, *, out: str | Path | None = None, jobs: int = 1,
         executor = local_executor(min(jobs or os.cpu_count() or 1, max(len(exp.cells), 1)))
     try:
         if out is None:
-            result = _run(exp, warnings, skipped, executor, progress, None)
+            result = _run(exp, warnings, skipped, executor, progress, None, reuse)
         else:
             with write.staged(out) as stage:
-                result = _run(exp, warnings, skipped, executor, progress, stage / "cells")
+                result = _run(exp, warnings, skipped, executor, progress, stage / "cells", reuse)
                 result.figures = figures.experiment_figures(result.comparison, result.group_scores)
                 write.write_experiment(result, folder, stage)
     except BaseException:
@@ -353,7 +377,7 @@ def check_output(out: Path, folder: Path, exp: Experiment) -> None:
 
 
 def _run(exp: Experiment, warnings: list[str], skipped: list[str] | None, executor: Executor,
-         progress, cells_dir: Path | None) -> ExperimentResult:
+         progress, cells_dir: Path | None, reuse=None) -> ExperimentResult:
     from echem.report.write import cell_folders
 
     dirs = [None] * len(exp.cells) if cells_dir is None else \
@@ -369,7 +393,12 @@ def _run(exp: Experiment, warnings: list[str], skipped: list[str] | None, execut
     futures = []
     try:
         for task in tasks:
-            futures.append(executor.submit(process_cell, task))
+            earlier = reuse(task) if reuse is not None else None
+            if earlier is not None:
+                futures.append(Future())
+                futures[-1].set_result(earlier)
+            else:
+                futures.append(executor.submit(process_cell, task))
             futures[-1].add_done_callback(report)
         cells = [f.result() for f in futures]  # in the manifest's order
     except BaseException:

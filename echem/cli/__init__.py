@@ -12,7 +12,7 @@ from typing import NoReturn
 from echem.errors import EchemError
 
 #: subcommand modules, in the order ``echem --help`` lists them
-COMMAND_MODULES = ("read", "report", "init", "db", "dft")
+COMMAND_MODULES = ("read", "report", "watch", "init", "db", "dft")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -21,6 +22,9 @@ def register(sub) -> None:
                    help="cells processed in parallel (default: the number of cores)")
     p.add_argument("--db", type=Path, default=None,
                    help=f"results database (default: $ECHEM_DB or {db.default_path()})")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="run the cells on the Dask cluster whose scheduler listens here "
+                        "(e.g. tcp://10.0.0.5:8786); the workers must see the same paths")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -63,8 +67,11 @@ def run(args: argparse.Namespace) -> int:
     store = db.open_store(args.db)
     counting = _Counting(store)
     try:
-        result = batch.run(args.folder, out=args.output, jobs=args.jobs, store=counting,
-                           progress=progress)
+        with contextlib.ExitStack() as stack:
+            executor = None if args.scheduler is None else \
+                stack.enter_context(batch.cluster_executor(args.scheduler))
+            result = batch.run(args.folder, out=args.output, jobs=args.jobs, executor=executor,
+                               store=counting, progress=progress)
     finally:
         store.close()
     added = counting.added
