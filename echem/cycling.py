@@ -15,6 +15,9 @@ electrode). Capacities and energies are reported >= 0. All loops run over steps,
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Union
+
 import numpy as np
 import pandas as pd
 
@@ -35,19 +38,69 @@ STEP_COLUMNS = ["step", "cycle", "step_type", "direction", "start_time_s", "end_
                 "mean_voltage_V", "min_voltage_V", "max_voltage_V", "mean_current_mA", "n_points"]
 
 
-class _Prepared:
-    """Arrays of the usable rows and the row ranges of the steps, read only (internal)."""
+@dataclass(frozen=True, eq=False)
+class Steps:
+    """A cycling series cut into steps: the step/half-cycle table type of the cycling analyses.
 
-    def __init__(self, t, v, i, cap, starts, steps, cycles="file"):
-        self.t, self.v, self.i, self.cap = t, v, i, cap
-        self.cycles = cycles            # the cycle source the steps were numbered with
-        self.starts = starts            # first row of each step block
-        self.ends = np.append(starts[1:], t.size)  # one past the last row
-        self.steps = steps              # per-step DataFrame (STEP_COLUMNS + first_row, last_row)
+    Made by :func:`prepare` from a DataFrame in the common schema; every analysis of this module,
+    of ``echem.symmetric`` and ``echem.nucleation``, and the cycling figures accept it in place of
+    the DataFrame, so that a long series is cleaned and cut into steps once.
+
+    Fields (one entry per usable row: no impedance rows, no NaN time or voltage):
+
+    - ``time_s``, ``voltage_V``, ``current_mA`` (signed; 0 where the file has none, NaN when the
+      data have no current column), ``capacity_mAh`` (charge passed since the start of the step,
+      >= 0): float64 arrays;
+    - ``starts``: the first row of each step (int array, one per row of ``steps``);
+    - ``steps``: one row per step, the columns of :data:`STEP_COLUMNS` plus ``first_row`` and
+      ``last_row`` (row positions into the arrays above);
+    - ``cycles``: the cycle source the ``cycle`` column was numbered with (see
+      :data:`CYCLE_SOURCES`).
+
+    ``t``, ``v``, ``i``, ``cap`` are short aliases of the four arrays (the figure modules use them).
+    """
+
+    time_s: np.ndarray
+    voltage_V: np.ndarray
+    current_mA: np.ndarray
+    capacity_mAh: np.ndarray
+    starts: np.ndarray
+    steps: pd.DataFrame
+    cycles: str = "file"
+
+    @property
+    def ends(self) -> np.ndarray:
+        """One past the last row of each step."""
+        return np.append(self.starts[1:], self.time_s.size)
+
+    @property
+    def t(self) -> np.ndarray:
+        return self.time_s
+
+    @property
+    def v(self) -> np.ndarray:
+        return self.voltage_V
+
+    @property
+    def i(self) -> np.ndarray:
+        return self.current_mA
+
+    @property
+    def cap(self) -> np.ndarray:
+        return self.capacity_mAh
+
+    @property
+    def duration_h(self) -> float:
+        """Hours from the first to the last usable row (the test's duration)."""
+        return float(self.time_s.max() - self.time_s.min()) / 3600.0 if self.time_s.size else 0.0
 
     def row_step(self) -> np.ndarray:
         """For every row, the position (0-based) of its step in ``steps``."""
         return np.repeat(np.arange(self.starts.size), self.ends - self.starts)
+
+
+#: what the analyses accept as cycling data: a DataFrame in the common schema, or it prepared
+CyclingData = Union[pd.DataFrame, Steps]
 
 
 def _require(data: pd.DataFrame) -> None:
@@ -117,20 +170,26 @@ def cycles_from_steps(direction: np.ndarray, first: str = "auto") -> np.ndarray:
     return 1 + np.cumsum(start)
 
 
-def prepare(data: pd.DataFrame, cycles: str = "file") -> _Prepared:
-    """Clean rows, fill absent columns and aggregate per step (see the module docstring).
+def prepare(data: CyclingData, cycles: str = "file") -> Steps:
+    """Clean rows, fill absent columns and cut the series into steps (see the module docstring).
 
-    The analyses of this module, ``echem.symmetric`` and ``echem.nucleation`` and the cycling
-    figures call it on the data they are given; they also take its result in place of the data,
-    which spares preparing a long series once per analysis (1,000,000 rows: ~0.05 s each).
+    Returns a :class:`Steps`. ``data`` may already be a :class:`Steps`: it is returned as it is
+    when its cycles were numbered the same way, or renumbered from its step sequence for
+    ``"auto"``, ``"charge_first"`` and ``"discharge_first"`` (the instrument's own count cannot be
+    recovered from a Steps numbered otherwise: give the DataFrame).
     """
     if cycles not in CYCLE_SOURCES:
         raise EchemError(f"unknown cycle source {cycles!r}; use one of {CYCLE_SOURCES}")
-    if isinstance(data, _Prepared) and data.cycles == cycles:
-        return data
-    if isinstance(data, _Prepared):
-        raise EchemError(f"the data were prepared with cycles={data.cycles!r}, not {cycles!r}; "
-                         "give the DataFrame")
+    if isinstance(data, Steps):
+        if data.cycles == cycles:
+            return data
+        if cycles == "file":
+            raise EchemError(f"the data were prepared with cycles={data.cycles!r}, not 'file'; "
+                             "give the DataFrame")
+        steps = data.steps.copy()
+        steps["cycle"] = cycles_from_steps(steps["direction"].to_numpy(), cycles)
+        return Steps(data.time_s, data.voltage_V, data.current_mA, data.capacity_mAh, data.starts,
+                     steps, cycles)
     df = usable_rows(data)
     n = len(df)
     if n == 0:
@@ -225,10 +284,10 @@ def prepare(data: pd.DataFrame, cycles: str = "file") -> _Prepared:
         "first_row": starts,
         "last_row": last,
     })
-    return _Prepared(t, v, i, cap, starts, steps, cycles)
+    return Steps(t, v, i, cap, starts, steps, cycles)
 
 
-def step_table(data: pd.DataFrame, *, cycles: str = "file") -> pd.DataFrame:
+def step_table(data: CyclingData, *, cycles: str = "file") -> pd.DataFrame:
     """One row per step.
 
     Columns: step, cycle, step_type, direction (+1 charge, -1 discharge, 0 rest), start_time_s,
@@ -240,26 +299,115 @@ def step_table(data: pd.DataFrame, *, cycles: str = "file") -> pd.DataFrame:
     return prepare(data, cycles).steps[STEP_COLUMNS].copy()
 
 
-def cycle_table(data: pd.DataFrame, *, active_mass_g: float | None = None,
-                area_cm2: float | None = None, reference_cycle: int = 1,
-                cycles: str = "file") -> pd.DataFrame:
-    """One row per cycle: capacities, energies, coulombic efficiency and retention.
+#: coulombic-efficiency conventions: (the half cycle that goes in first, the one out) as step
+#: directions (+1 charge, -1 discharge), and what they are in words
+CE_CONVENTIONS: dict[str, tuple[int, int, str]] = {
+    "discharge/charge": (+1, -1, "discharge/charge: a full cell, or the lithiation/delithiation of "
+                                 "a cathode-like working electrode in a half cell"),
+    "charge/discharge": (-1, +1, "charge/discharge: the delithiation/lithiation of an anode-like "
+                                 "working electrode in a half cell"),
+}
+
+_WORD = {1: "charge", -1: "discharge"}
+
+
+def _half_cycle_runs(steps: pd.DataFrame) -> pd.DataFrame:
+    """One row per half cycle: a run of current-carrying steps of one direction within one cycle
+    (rests between them are skipped). Columns: cycle, direction, first/last (positions in
+    ``steps``), capacity_mAh, duration_s, end_voltage_V, mean_abs_current_mA (internal)."""
+    d = steps["direction"].to_numpy()
+    active = np.flatnonzero(d != 0)
+    cyc = steps["cycle"].to_numpy()
+    if active.size == 0:
+        return pd.DataFrame(columns=["cycle", "direction", "first", "last", "capacity_mAh",
+                                     "duration_s", "end_voltage_V", "mean_abs_current_mA"])
+    key = d[active] * (np.abs(cyc[active]).max() + 1) * 2 + cyc[active]
+    run = np.cumsum(np.r_[True, key[1:] != key[:-1]]) - 1
+    dur = steps["duration_s"].to_numpy()[active]
+    cur = np.abs(steps["mean_current_mA"].to_numpy()[active])
+    g = pd.DataFrame({"run": run, "cycle": cyc[active], "direction": d[active], "pos": active,
+                      "cap": steps["capacity_mAh"].to_numpy()[active], "dur": dur,
+                      "idt": np.where(np.isfinite(cur), cur, 0.0) * dur,
+                      "endv": steps["end_voltage_V"].to_numpy()[active]}
+                     ).groupby("run", sort=True)
+    out = g.agg(cycle=("cycle", "first"), direction=("direction", "first"), first=("pos", "first"),
+                last=("pos", "last"), capacity_mAh=("cap", "sum"), duration_s=("dur", "sum"),
+                idt=("idt", "sum"), end_voltage_V=("endv", "last")).reset_index(drop=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["mean_abs_current_mA"] = np.where(out["duration_s"] > 0, out.pop("idt") / out["duration_s"], np.nan)
+    return out
+
+
+def _ended_by_test_end(p: Steps, runs: pd.DataFrame) -> str:
+    """Why the last half cycle of the data was cut short by the end of the test, or "".
+
+    It was when no step follows it in the data (the test stopped inside it) and it neither
+    reached the cut-off voltage at which the other half cycles of its direction ended (their
+    median end voltage, within max(10 mV, 1 % of the test's voltage span)) nor passed 98 % of
+    their median capacity (a capacity- or time-limited protocol). With no other half cycle of its
+    direction there is nothing to hold it against: it counts as complete."""
+    if runs.empty:
+        return ""
+    last = runs.iloc[-1]
+    if int(last["last"]) != len(p.steps) - 1:
+        return ""              # a rest (or another step) followed: the protocol ended it
+    d = int(last["direction"])
+    others = runs.iloc[:-1]
+    others = others[others["direction"] == d]
+    if others.empty:
+        return ""
+    cutoff = float(np.median(others["end_voltage_V"]))
+    v = p.voltage_V
+    tol = max(0.01, 0.01 * float(np.nanmax(v) - np.nanmin(v)))
+    end_v = float(last["end_voltage_V"])
+    reached = end_v >= cutoff - tol if d > 0 else end_v <= cutoff + tol
+    full = float(last["capacity_mAh"]) >= 0.98 * float(np.median(others["capacity_mAh"]))
+    if reached or full:
+        return ""
+    return (f"the test ended during its {_WORD[d]}, at {end_v:.4g} V, before the cut-off "
+            f"({cutoff:.4g} V, where the other {_WORD[d]}s ended)")
+
+
+def cycle_table(data: CyclingData, *, active_mass_g: float | None = None,
+                area_cm2: float | None = None, reference_cycle: int | None = None,
+                cycles: str = "file", ce_convention: str = "discharge/charge") -> pd.DataFrame:
+    """One row per cycle: capacities, energies, coulombic efficiency, retention, completeness.
 
     Columns: cycle, start_time_s, end_time_s, charge_capacity_mAh, discharge_capacity_mAh (sums
-    over the cycle's charge / discharge steps), coulombic_efficiency (discharge / charge, a
-    fraction; NaN unless the cycle has both a charge and a discharge step and charged > 0), charge_energy_mWh, discharge_energy_mWh,
-    mean_charge_voltage_V and mean_discharge_voltage_V (energy / capacity, i.e. the
-    capacity-weighted mean voltage), capacity_retention (discharge capacity / that of
-    ``reference_cycle``, the paper's retention after n cycles; NaN for a cycle without a discharge
-    step, or when the reference cycle discharged nothing). With ``active_mass_g`` (g of
-    active material) also specific_charge_capacity_mAh_g, specific_discharge_capacity_mAh_g; with
+    over the cycle's charge / discharge steps), coulombic_efficiency (a fraction, by
+    ``ce_convention``: ``"discharge/charge"`` for a full cell or a cathode-like half cell,
+    ``"charge/discharge"`` for an anode-like half cell, i.e. delithiation/lithiation of the
+    working electrode; NaN unless the cycle has both a charge and a discharge step and the
+    denominator is > 0), charge_energy_mWh, discharge_energy_mWh, mean_charge_voltage_V and
+    mean_discharge_voltage_V (energy / capacity, the capacity-weighted mean voltage),
+    capacity_retention (the "out" capacity of the convention, discharge for ``discharge/charge``,
+    charge for ``charge/discharge``, of the cycle / that of the reference cycle, the paper's
+    retention after n cycles; NaN for an incomplete cycle), complete (bool) and
+    incomplete_reason (words; "" for a complete cycle). With ``active_mass_g`` (g of active
+    material) also specific_charge_capacity_mAh_g, specific_discharge_capacity_mAh_g; with
     ``area_cm2`` also areal_charge_capacity_mAh_cm2, areal_discharge_capacity_mAh_cm2.
+
+    A cycle is complete when it holds exactly one half cycle of each direction (a half cycle: the
+    current-carrying steps of one direction in a row, rests between them skipped), the one the
+    convention puts first (charge for ``discharge/charge``) comes first, and the test did not end
+    inside its last half cycle before the cut-off (see :func:`_ended_by_test_end`). So a
+    partial formation half cycle at the start (a discharge of an as-built cell before any
+    charge), a cycle with a half missing, a file cycle that holds two cycles, and the test's
+    unfinished last half cycle are all incomplete, each with its reason.
+
+    ``reference_cycle``: None (default) takes the first complete cycle; a cycle that is
+    incomplete or absent gives NaN retention (:func:`analyse` chooses it and says why).
 
     ``cycles``: ``"file"`` uses the instrument's cycle index when the data have one (else
     ``"auto"``); ``"auto"``, ``"charge_first"`` or ``"discharge_first"`` derive cycles from the step
     sequence (see :func:`cycles_from_steps`).
     """
-    steps = prepare(data, cycles).steps
+    if ce_convention not in CE_CONVENTIONS:
+        raise EchemError(f"unknown coulombic-efficiency convention {ce_convention!r}; use one of "
+                         f"{list(CE_CONVENTIONS)}")
+    in_dir, out_dir, _ = CE_CONVENTIONS[ce_convention]
+    p = prepare(data, cycles)
+    steps = p.steps
     d = steps["direction"].to_numpy()
     chg = d > 0
     dis = d < 0
@@ -285,14 +433,52 @@ def cycle_table(data: pd.DataFrame, *, active_mass_g: float | None = None,
     has_d = out.pop("n_discharge").to_numpy() > 0
     qc = out["charge_capacity_mAh"].to_numpy()
     qd = out["discharge_capacity_mAh"].to_numpy()
+    q_in, q_out = (qc, qd) if in_dir > 0 else (qd, qc)
     with np.errstate(invalid="ignore", divide="ignore"):
-        ok = has_c & has_d & (qc > 0)
-        out.insert(5, "coulombic_efficiency", np.where(ok, qd / np.where(ok, qc, 1), np.nan))
+        ok = has_c & has_d & (q_in > 0)
+        out.insert(5, "coulombic_efficiency", np.where(ok, q_out / np.where(ok, q_in, 1), np.nan))
         out["mean_charge_voltage_V"] = np.where(qc > 0, out["charge_energy_mWh"] / np.where(qc > 0, qc, 1), np.nan)
         out["mean_discharge_voltage_V"] = np.where(qd > 0, out["discharge_energy_mWh"] / np.where(qd > 0, qd, 1), np.nan)
-    ref = out.loc[out["cycle"] == reference_cycle, "discharge_capacity_mAh"]
-    ref_q = float(ref.iloc[0]) if len(ref) and ref.iloc[0] > 0 else np.nan
-    out["capacity_retention"] = np.where(has_d, qd / ref_q, np.nan)
+
+    # completeness, from the half cycles of each cycle
+    runs = _half_cycle_runs(steps)
+    cyc = out["cycle"].to_numpy()
+    reasons: list[list[str]] = [[] for _ in cyc]
+    pos = {c: k for k, c in enumerate(cyc)}
+    counts = runs.groupby(["cycle", "direction"]).size()
+    first_dir = runs.groupby("cycle")["direction"].first()
+    for c, k in pos.items():
+        n_in = int(counts.get((c, in_dir), 0))
+        n_out = int(counts.get((c, out_dir), 0))
+        if n_in == 0 or n_out == 0:
+            missing = [_WORD[x] for x, n in ((in_dir, n_in), (out_dir, n_out)) if n == 0]
+            reasons[k].append(f"no {' and no '.join(missing)}")
+        if n_in > 1 or n_out > 1:
+            reasons[k].append(f"{n_in} {_WORD[in_dir]}s and {n_out} {_WORD[out_dir]}s in one cycle "
+                              "of the count")
+        if n_in and n_out and c in first_dir.index and int(first_dir[c]) == out_dir:
+            first_of_test = not runs.empty and int(runs["cycle"].iloc[0]) == c
+            reasons[k].append(f"starts with a {_WORD[out_dir]} before its {_WORD[in_dir]}"
+                              + (" (a partial formation half cycle: the test began with the cell "
+                                 "not yet " + ("charged" if in_dir > 0 else "discharged") + ")"
+                                 if first_of_test else ""))
+    cut = _ended_by_test_end(p, runs)
+    if cut:
+        reasons[pos[int(runs["cycle"].iloc[-1])]].append(cut)
+    complete = np.array([not r for r in reasons], dtype=bool)
+    out["complete"] = complete
+    out["incomplete_reason"] = ["; ".join(r) for r in reasons]
+
+    if reference_cycle is None:
+        ref_rows = np.flatnonzero(complete)
+        ref_k = int(ref_rows[0]) if ref_rows.size else -1
+    else:
+        ref_k = pos.get(reference_cycle, -1)
+        if ref_k >= 0 and not complete[ref_k]:
+            ref_k = -1
+    ref_q = float(q_out[ref_k]) if ref_k >= 0 and q_out[ref_k] > 0 else np.nan
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["capacity_retention"] = np.where(complete, q_out / ref_q, np.nan)
     if active_mass_g is not None:
         if not active_mass_g > 0:
             raise EchemError(f"active_mass_g must be > 0, got {active_mass_g}")
@@ -306,10 +492,16 @@ def cycle_table(data: pd.DataFrame, *, active_mass_g: float | None = None,
     return out
 
 
-def capacity_retention(table: pd.DataFrame, cycle: int, reference_cycle: int = 1) -> float:
-    """Discharge capacity of ``cycle`` / that of ``reference_cycle`` from a :func:`cycle_table`
-    (a fraction; NaN when either cycle is absent or the reference discharged nothing)."""
-    q = table.set_index("cycle")["discharge_capacity_mAh"]
+def capacity_retention(table: pd.DataFrame, cycle: int, reference_cycle: int = 1,
+                       ce_convention: str = "discharge/charge") -> float:
+    """The "out" capacity (discharge for ``discharge/charge``, charge for ``charge/discharge``)
+    of ``cycle`` / that of ``reference_cycle`` from a :func:`cycle_table` (a fraction; NaN when
+    either cycle is absent or incomplete, or the reference passed nothing)."""
+    col = "discharge_capacity_mAh" if CE_CONVENTIONS[ce_convention][1] < 0 else "charge_capacity_mAh"
+    t = table.set_index("cycle")
+    q = t[col]
     if cycle not in q.index or reference_cycle not in q.index or not q[reference_cycle] > 0:
+        return float("nan")
+    if "complete" in t and not (t.at[cycle, "complete"] and t.at[reference_cycle, "complete"]):
         return float("nan")
     return float(q[cycle] / q[reference_cycle])
