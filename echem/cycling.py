@@ -505,3 +505,300 @@ def capacity_retention(table: pd.DataFrame, cycle: int, reference_cycle: int = 1
     if "complete" in t and not (t.at[cycle, "complete"] and t.at[reference_cycle, "complete"]):
         return float("nan")
     return float(q[cycle] / q[reference_cycle])
+
+
+# ------------------------------------------------------------------------------------------
+# the analysis of a full or half cell: which cycles count, which convention, which numbers
+# ------------------------------------------------------------------------------------------
+
+#: what an uncertainty is (as ``echem.results.UNCERTAINTY_KINDS``): a fit's standard error, the
+#: standard deviation over n values, the standard error of the mean over n values
+UNCERTAINTY_KINDS = ("fit_se", "sd", "sem")
+
+#: a capacity retention above this (a fraction) is withheld: a reference cycle that did not
+#: reach the cell's capacity, or cycles at different rates, not a cell that gained capacity
+MAX_RETENTION = 1.05
+#: a mean coulombic efficiency outside these (fractions) is withheld: above, the half cycles are
+#: paired against the cell's direction of use; below, the cell lost more than it stored
+CE_LIMITS = (0.5, 1.05)
+#: a retention or CE cycle whose current differs from the reference's by more than this
+#: fraction gets a warning (rate, not fade)
+RATE_TOLERANCE = 0.1
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A reported number and what its uncertainty is.
+
+    ``value`` in ``unit`` (NaN when withheld, then ``withheld`` says why); ``uncertainty`` in the
+    same unit (NaN where there is none) of kind ``kind``: ``"sd"`` (standard deviation over
+    ``n`` values), ``"sem"`` (standard error of the mean over ``n``), ``"fit_se"`` (a fit's
+    standard error, ``n`` points fitted) or ``""``; ``censored``: ``value`` is a lower bound
+    (a cell that did not fail within the test: the test's duration)."""
+
+    value: float
+    unit: str = ""
+    uncertainty: float = float("nan")
+    kind: str = ""
+    n: int = 0
+    censored: bool = False
+    withheld: str = ""
+
+    @classmethod
+    def mean_sd(cls, values, unit: str = "") -> "Estimate":
+        """Mean of the finite ``values`` with their sample standard deviation (ddof 1) and n."""
+        x = np.asarray(values, dtype=float)
+        x = x[np.isfinite(x)]
+        if x.size == 0:
+            return cls(float("nan"), unit, withheld="no values")
+        return cls(float(x.mean()), unit, float(x.std(ddof=1)) if x.size > 1 else float("nan"),
+                   "sd", int(x.size))
+
+    @classmethod
+    def withhold(cls, reason: str, unit: str = "") -> "Estimate":
+        return cls(float("nan"), unit, withheld=reason)
+
+
+@dataclass
+class CyclingResult:
+    """The numbers of a full or half cell's cycling test (paper, Figure 5d-g), and how they were
+    got.
+
+    - ``cycles``: the :func:`cycle_table` (with ``complete`` and ``incomplete_reason``);
+      ``cycle_source``: how its cycles were counted (``"file"``, or ``"charge_first"`` /
+      ``"discharge_first"`` when the file's count paired the half cycles against the convention).
+    - ``cell_type``: ``"full"`` or ``"half"``; ``ce_convention``: a key of
+      :data:`CE_CONVENTIONS` (``"discharge/charge"`` or ``"charge/discharge"``),
+      ``ce_convention_text`` the same in words; ``electrode_role``: for a half cell, the working
+      electrode's role (``"cathode"`` or ``"anode"``), None for a full cell;
+      ``electrode_role_source``: ``"given"`` or why it was inferred.
+    - ``reference_cycle`` (None when no cycle is complete) and ``reference_reason``;
+      ``retention_cycle`` (None likewise) and ``retention_reason``.
+    - ``capacity_retention_pct``: "out" capacity (discharge for ``discharge/charge``, charge for
+      ``charge/discharge``) of the retention cycle / that of the reference cycle, in %.
+    - ``reference_capacity_mAh`` / ``reference_specific_capacity_mAh_g`` /
+      ``reference_areal_capacity_mAh_cm2``: the reference cycle's "out" capacity (NaN without
+      mass / area): the paper's initial discharge capacity.
+    - ``reference_coulombic_efficiency``: the reference cycle's CE (a fraction; for cycle 1, the
+      first-cycle efficiency).
+    - ``mean_coulombic_efficiency``: mean CE over the complete cycles (a fraction), SD with n.
+    - ``fade_pct_per_cycle``: minus the slope of retention (%) against cycle number over the
+      complete cycles from the reference to the retention cycle (least squares; fit_se, n).
+    - ``n_complete``, ``incomplete_cycles`` (cycle numbers); ``test_duration_h``; ``warnings``.
+    """
+
+    cycles: pd.DataFrame
+    cycle_source: str
+    cell_type: str
+    ce_convention: str
+    ce_convention_text: str
+    electrode_role: str | None
+    electrode_role_source: str
+    reference_cycle: int | None
+    reference_reason: str
+    retention_cycle: int | None
+    retention_reason: str
+    capacity_retention_pct: Estimate
+    reference_capacity_mAh: Estimate
+    reference_specific_capacity_mAh_g: Estimate
+    reference_areal_capacity_mAh_cm2: Estimate
+    reference_coulombic_efficiency: Estimate
+    mean_coulombic_efficiency: Estimate
+    fade_pct_per_cycle: Estimate
+    n_complete: int
+    incomplete_cycles: list[int]
+    test_duration_h: float
+    warnings: list[str]
+
+
+def infer_electrode_role(data: CyclingData) -> tuple[str, str]:
+    """The working electrode's role in a half cell (Li counter electrode): ``"anode"`` or
+    ``"cathode"``, and why, in words.
+
+    From the voltage while current flows (time-weighted over the current-carrying steps): below
+    1.0 V an anode (graphite, Si, Li alloys cycle at 0-1 V vs Li), above 2.5 V a cathode
+    (oxides, phosphates, sulfur at 2-4.5 V). In between, the first current-carrying step
+    decides: an as-built anode is delithiated and is lithiated first (a discharge); an as-built
+    cathode is lithiated and is delithiated first (a charge)."""
+    s = prepare(data).steps
+    act = s[s["direction"] != 0]
+    if act.empty:
+        raise EchemError("no current-carrying step: cannot tell the working electrode's role")
+    w = act["duration_s"].to_numpy()
+    mv = act["mean_voltage_V"].to_numpy()
+    ok = np.isfinite(mv) & (w > 0)
+    v_mean = float(np.average(mv[ok], weights=w[ok])) if ok.any() else float(np.nanmean(mv))
+    first = int(act["direction"].iloc[0])
+    if v_mean < 1.0:
+        return "anode", f"mean voltage under current {v_mean:.3g} V, below 1.0 V: an anode-like electrode"
+    if v_mean > 2.5:
+        return "cathode", f"mean voltage under current {v_mean:.3g} V, above 2.5 V: a cathode-like electrode"
+    if first < 0:
+        return "anode", (f"mean voltage under current {v_mean:.3g} V (between 1.0 and 2.5 V) and the "
+                         "first step a discharge (lithiation): an anode-like electrode")
+    return "cathode", (f"mean voltage under current {v_mean:.3g} V (between 1.0 and 2.5 V) and the "
+                       "first step a charge (delithiation): a cathode-like electrode")
+
+
+def _convention(cell_type: str, electrode_role: str | None, p: Steps) -> tuple[str, str | None, str]:
+    if cell_type == "full":
+        return "discharge/charge", None, "a full cell"
+    if cell_type != "half":
+        raise EchemError(f"coulombic efficiency and capacity retention are defined for a full or "
+                         f"half cell, not a {cell_type!r} cell (a symmetric cell: echem.symmetric)")
+    if electrode_role is None:
+        if not (p.steps["direction"] != 0).any():
+            return "discharge/charge", None, "not inferred: no current-carrying step"
+        role, why = infer_electrode_role(p)
+        source = f"inferred: {why}"
+    elif electrode_role in ("anode", "cathode"):
+        role, source = electrode_role, "given"
+    else:
+        raise EchemError(f"electrode_role must be 'anode', 'cathode' or None, got {electrode_role!r}")
+    return ("charge/discharge" if role == "anode" else "discharge/charge"), role, source
+
+
+def _runs_out_first(p: Steps, in_dir: int) -> bool:
+    """True when most cycles that hold both directions start with the "out" half (the count pairs
+    each out half with the next cycle's in half, e.g. EC-Lab's charge-first count of an anode)."""
+    runs = _half_cycle_runs(p.steps)
+    if runs.empty:
+        return False
+    both = runs.groupby("cycle")["direction"].nunique() == 2
+    first = runs.groupby("cycle")["direction"].first()[both]
+    return bool(len(first)) and float(np.mean(first.to_numpy() == -in_dir)) > 0.5
+
+
+def _cycles_text(cycles) -> str:
+    c = [int(x) for x in cycles]
+    return f"cycle{'s' if len(c) != 1 else ''} {', '.join(map(str, c))}"
+
+
+def analyse(data: CyclingData, *, cell_type: str = "full", electrode_role: str | None = None,
+            active_mass_g: float | None = None, area_cm2: float | None = None,
+            reference_cycle: int | None = None, retention_cycle: int | None = None,
+            cycles: str = "file") -> CyclingResult:
+    """Everything the report says about a full or half cell's cycling: see :class:`CyclingResult`.
+
+    - Convention (DESIGN.md, Cycles): CE = discharge/charge for a full cell; for a half cell
+      delithiation/lithiation of the working electrode, i.e. discharge/charge for a cathode-like
+      and charge/discharge for an anode-like one. ``electrode_role`` (``"anode"``,
+      ``"cathode"``) where the manifest says it, else :func:`infer_electrode_role`.
+    - Cycles: the file's count, unless it pairs most cycles' halves against the convention (an
+      "out" half first): then counted from the step sequence with the "in" half first (warned).
+    - Incomplete cycles (:func:`cycle_table`) are left out of retention, mean CE and fade, with
+      a warning naming them and why.
+    - Reference: ``reference_cycle`` when it is complete, else the first complete cycle (after
+      it, when given; warned). Retention cycle: ``retention_cycle`` (None: the last complete
+      cycle), moved back to the last complete cycle at or before it when it is incomplete or
+      beyond the data (warned).
+    - Withheld (NaN, with the reason): retention above :data:`MAX_RETENTION`, a mean CE outside
+      :data:`CE_LIMITS`, everything when no cycle is complete.
+    """
+    p = prepare(data, cycles)
+    convention, role, role_source = _convention(cell_type, electrode_role, p)
+    in_dir, out_dir, text = CE_CONVENTIONS[convention]
+    warnings: list[str] = []
+    source = p.cycles
+    if cycles == "file" and _runs_out_first(p, in_dir):
+        source = "charge_first" if in_dir > 0 else "discharge_first"
+        p = prepare(p, source)
+        warnings.append(f"the file's cycles begin with a {_WORD[out_dir]}; for the {convention} "
+                        f"convention a cycle is a {_WORD[in_dir]} then a {_WORD[out_dir]}: cycles "
+                        f"were counted from the step sequence, {_WORD[in_dir]} first")
+    table = cycle_table(p, active_mass_g=active_mass_g, area_cm2=area_cm2,
+                        ce_convention=convention, cycles=source)
+    complete = table["complete"].to_numpy()
+    cyc = table["cycle"].to_numpy()
+    done = cyc[complete]
+    bad = table[~complete]
+    incomplete = [int(c) for c in bad["cycle"]]
+    if len(bad):
+        warnings.append(f"{_cycles_text(incomplete)} incomplete, left out of retention, mean CE and "
+                        "fade: " + "; ".join(f"cycle {int(r.cycle)}: {r.incomplete_reason}"
+                                             for r in bad.itertuples()))
+    duration = p.duration_h
+    nan_est = Estimate.withhold
+    if done.size == 0:
+        why = "no complete cycle in the data"
+        warnings.append(why)
+        return CyclingResult(table, source, cell_type, convention, text, role, role_source, None, why,
+                             None, why, nan_est(why, "%"), nan_est(why, "mAh"), nan_est(why, "mAh/g"),
+                             nan_est(why, "mAh/cm2"), nan_est(why), nan_est(why), nan_est(why, "%/cycle"),
+                             0, incomplete, duration, warnings)
+
+    # reference cycle
+    if reference_cycle is None:
+        ref, ref_reason = int(done[0]), "the first complete cycle"
+    elif reference_cycle in set(done.tolist()):
+        ref, ref_reason = int(reference_cycle), "as asked"
+    else:
+        later = done[done > reference_cycle]
+        ref = int(later[0]) if later.size else int(done[0])
+        state = "is not in the data" if reference_cycle not in set(cyc.tolist()) else "is incomplete"
+        ref_reason = f"cycle {reference_cycle} (asked) {state}: the first complete cycle after it"
+        warnings.append(f"reference cycle {reference_cycle} {state}; retention is relative to cycle {ref}")
+    table = cycle_table(p, active_mass_g=active_mass_g, area_cm2=area_cm2, reference_cycle=ref,
+                        ce_convention=convention, cycles=source)
+    t = table.set_index("cycle")
+
+    # retention cycle
+    last = int(done.max())
+    if retention_cycle is None:
+        n, n_reason = last, "the last complete cycle"
+    elif retention_cycle in set(done.tolist()):
+        n, n_reason = int(retention_cycle), "as asked"
+    else:
+        before = done[done <= retention_cycle]
+        n = int(before.max()) if before.size else last
+        state = ("is beyond the data" if retention_cycle > int(cyc.max()) else "is incomplete")
+        n_reason = f"cycle {retention_cycle} (asked) {state}: the last complete cycle before it"
+        warnings.append(f"retention asked at cycle {retention_cycle}, which {state}; the last complete "
+                        f"cycle is {last}: retention reported at cycle {n}")
+    out_col = "discharge_capacity_mAh" if out_dir < 0 else "charge_capacity_mAh"
+    runs = _half_cycle_runs(p.steps)
+    cur = runs[runs["direction"] == out_dir].groupby("cycle")["mean_abs_current_mA"].mean()
+    if ref in cur.index and n in cur.index and cur[ref] > 0 and \
+            abs(cur[n] - cur[ref]) > RATE_TOLERANCE * cur[ref]:
+        warnings.append(f"cycle {n} ran at {cur[n]:.3g} mA, the reference cycle {ref} at {cur[ref]:.3g} mA: "
+                        "the retention mixes rate with fade")
+    r = float(t.at[n, "capacity_retention"])
+    if r > MAX_RETENTION:
+        why = (f"retention {100 * r:.1f} % > {100 * MAX_RETENTION:.0f} %: the reference cycle {ref} "
+               "did not reach the cell's capacity (or the cycles ran at different rates)")
+        retention = nan_est(why, "%")
+        warnings.append(f"capacity retention withheld: {why}")
+    else:
+        retention = Estimate(100.0 * r, "%")
+
+    q_ref = float(t.at[ref, out_col])
+    ref_q = Estimate(q_ref, "mAh")
+    spec = (Estimate(q_ref / active_mass_g, "mAh/g") if active_mass_g
+            else nan_est("no active mass given", "mAh/g"))
+    areal = Estimate(q_ref / area_cm2, "mAh/cm2") if area_cm2 else nan_est("no area given", "mAh/cm2")
+    ref_ce = Estimate(float(t.at[ref, "coulombic_efficiency"]))
+
+    ce = table.loc[complete, "coulombic_efficiency"]
+    mean_ce = Estimate.mean_sd(ce)
+    lo, hi = CE_LIMITS
+    if np.isfinite(mean_ce.value) and not lo <= mean_ce.value <= hi:
+        why = (f"mean CE {mean_ce.value:.3f} outside {lo}-{hi}: "
+               + ("the half cycles are paired against the cell's direction of use (check the cell "
+                  "type and electrode role)" if mean_ce.value > hi else
+                  "the cell lost more than half of what it stored in every cycle"))
+        mean_ce = Estimate(float("nan"), "", mean_ce.uncertainty, "sd", mean_ce.n, withheld=why)
+        warnings.append(f"mean coulombic efficiency withheld: {why}")
+
+    span = table[complete & (cyc >= ref) & (cyc <= n)]
+    x = span["cycle"].to_numpy(float)
+    y = 100.0 * span["capacity_retention"].to_numpy(float)
+    if x.size >= 3:
+        coef, cov = np.polyfit(x, y, 1, cov=True)
+        fade = Estimate(float(-coef[0]), "%/cycle", float(np.sqrt(cov[0, 0])), "fit_se", int(x.size))
+    elif x.size == 2:
+        fade = Estimate(float(-(y[1] - y[0]) / (x[1] - x[0])), "%/cycle", n=2)
+    else:
+        fade = nan_est("fewer than 2 complete cycles", "%/cycle")
+    return CyclingResult(table, source, cell_type, convention, text, role, role_source, ref, ref_reason,
+                         n, n_reason, retention, ref_q, spec, areal, ref_ce, mean_ce, fade,
+                         int(done.size), incomplete, duration, warnings)
