@@ -109,5 +109,9 @@ def test_the_analyses_take_the_prepared_data_in_place_of_the_data():
     pd.testing.assert_frame_equal(polarization(prep).half_cycles, polarization(data).half_cycles)
     pd.testing.assert_frame_equal(step_table(prep), step_table(data))
     assert overpotential(prep) == overpotential(data)
-    with pytest.raises(EchemError, match="prepared with cycles='file'"):
-        prepare(prep, cycles="auto")
+    # another cycle count is derived from the prepared steps, as from the data
+    for source in ("auto", "charge_first", "discharge_first"):
+        pd.testing.assert_frame_equal(prepare(prep, source).steps, prepare(data, source).steps)
+    # the instrument's own count cannot be recovered from steps numbered otherwise
+    with pytest.raises(EchemError, match="prepared with cycles='auto'"):
+        prepare(prepare(data, "auto"), cycles="file")
