@@ -802,3 +802,72 @@ def analyse(data: CyclingData, *, cell_type: str = "full", electrode_role: str |
     return CyclingResult(table, source, cell_type, convention, text, role, role_source, ref, ref_reason,
                          n, n_reason, retention, ref_q, spec, areal, ref_ce, mean_ce, fade,
                          int(done.size), incomplete, duration, warnings)
+
+
+# ------------------------------------------------------------------------------------------
+# like with like: retention of several cells at one cycle
+# ------------------------------------------------------------------------------------------
+
+@dataclass
+class RetentionComparison:
+    """Capacity retention of several cells held at the same cycle (paper: Li kept 10.8 % after 7
+    cycles, the alloys were compared at 50).
+
+    ``target_cycle``: the cycle asked for (default: the last complete cycle of the longest-lived
+    cell); ``common_cycle``: the last cycle that every cell completed (None if there is none),
+    where all of them can be compared; ``cells``: one row per cell with cell_id,
+    last_complete_cycle, reached_target (bool), retention_at_target_pct (NaN for a cell that
+    did not reach it), retention_at_common_pct, retention_at_last_pct (at its own last complete
+    cycle) and note (for a cell that ended early: the cycle it reached and its retention there,
+    in words; "" otherwise)."""
+
+    target_cycle: int | None
+    common_cycle: int | None
+    cells: pd.DataFrame
+
+
+def _complete_retention(table) -> pd.Series:
+    """cycle -> retention (fraction) over the complete cycles of a cycle table or CyclingResult."""
+    if isinstance(table, CyclingResult):
+        table = table.cycles
+    t = table[table["complete"]] if "complete" in table else table
+    s = t.set_index("cycle")["capacity_retention"].astype(float)
+    return s[np.isfinite(s.to_numpy())]
+
+
+def compare_retention(tables: dict, target_cycle: int | None = None) -> RetentionComparison:
+    """At which cycle the cells' retention can be compared, and where each one stands.
+
+    ``tables``: cell id -> :class:`CyclingResult` or :func:`cycle_table` (its complete cycles
+    count; a table without ``complete`` counts every cycle with a retention).
+    """
+    series = {str(k): _complete_retention(v) for k, v in tables.items()}
+    lasts = {k: (int(s.index.max()) if len(s) else None) for k, s in series.items()}
+    known = [x for x in lasts.values() if x is not None]
+    if target_cycle is None:
+        target_cycle = max(known) if known else None
+    common_set = None
+    for s in series.values():
+        common_set = set(s.index) if common_set is None else common_set & set(s.index)
+    common = max(common_set) if common_set else None
+    rows = []
+    for k, s in series.items():
+        last = lasts[k]
+        reached = target_cycle is not None and target_cycle in s.index
+        at_last = 100.0 * float(s[last]) if last is not None else np.nan
+        if last is None:
+            note = "no complete cycle"
+        elif not reached and target_cycle is not None and last < target_cycle:
+            note = f"ended at cycle {last} ({at_last:.1f} % there), before cycle {target_cycle}"
+        elif not reached:
+            note = f"cycle {target_cycle} incomplete; last complete cycle {last} ({at_last:.1f} %)"
+        else:
+            note = ""
+        rows.append({
+            "cell_id": k, "last_complete_cycle": last, "reached_target": bool(reached),
+            "retention_at_target_pct": 100.0 * float(s[target_cycle]) if reached else np.nan,
+            "retention_at_common_pct": (100.0 * float(s[common]) if common is not None else np.nan),
+            "retention_at_last_pct": at_last, "note": note})
+    cols = ["cell_id", "last_complete_cycle", "reached_target", "retention_at_target_pct",
+            "retention_at_common_pct", "retention_at_last_pct", "note"]
+    return RetentionComparison(target_cycle, common, pd.DataFrame(rows, columns=cols))
