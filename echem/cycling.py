@@ -1,14 +1,21 @@
 """Step and cycle tables: capacity, energy, coulombic efficiency, retention (paper, Figure 5d-g).
 
-Every function takes a DataFrame in the common schema (``echem.schema``) and returns a DataFrame.
-Only ``time_s`` and ``voltage_V`` plus either ``current_mA`` or ``capacity_mAh`` with ``step_type``
-are required; the rest is filled in when absent:
+Every function takes a DataFrame in the common schema (``echem.schema``), or the same data cut
+into steps once by :func:`prepare` (a :class:`Steps`). Only ``time_s`` and ``voltage_V`` plus
+either ``current_mA`` or ``capacity_mAh`` with ``step_type`` are required; the rest is filled in
+when absent:
 
 - impedance rows (``frequency_Hz`` present) and rows with NaN voltage or time are ignored;
 - no ``step``: a new step at every change of ``step_type``, or else of the current's sign;
 - no ``step_type``: each step is ``cc_charge``/``cc_discharge``/``rest`` by the sign of its mean current;
 - no ``capacity_mAh``: |current| integrated over time within each step (trapezoid rule);
 - no ``cycle`` (or on request): cycles from the step sequence, see :func:`cycle_table`.
+
+:func:`cycle_table` marks incomplete cycles (a half cycle missing, a partial formation half
+cycle, the test's unfinished last half cycle); :func:`analyse` gives the numbers of a full or
+half cell (coulombic efficiency by cell type, reference and retention cycles, mean CE, fade) with
+their uncertainty named (:class:`Estimate`); :func:`compare_retention` holds several cells at
+one cycle.
 
 Sign convention (DESIGN.md): positive current charges the cell (oxidation at the working
 electrode). Capacities and energies are reported >= 0. All loops run over steps, never rows.
@@ -443,25 +450,27 @@ def cycle_table(data: CyclingData, *, active_mass_g: float | None = None,
     # completeness, from the half cycles of each cycle
     runs = _half_cycle_runs(steps)
     cyc = out["cycle"].to_numpy()
+    pos = {c: k for k, c in enumerate(cyc.tolist())}
+    counts = (runs.groupby(["cycle", "direction"]).size().unstack(fill_value=0)
+              .reindex(index=cyc, columns=[in_dir, out_dir], fill_value=0))
+    n_in_all = counts[in_dir].to_numpy()
+    n_out_all = counts[out_dir].to_numpy()
+    first_dir = runs.groupby("cycle")["direction"].first().reindex(cyc).fillna(0).to_numpy()
+    first_cycle = int(runs["cycle"].iloc[0]) if len(runs) else None
     reasons: list[list[str]] = [[] for _ in cyc]
-    pos = {c: k for k, c in enumerate(cyc)}
-    counts = runs.groupby(["cycle", "direction"]).size()
-    first_dir = runs.groupby("cycle")["direction"].first()
-    for c, k in pos.items():
-        n_in = int(counts.get((c, in_dir), 0))
-        n_out = int(counts.get((c, out_dir), 0))
+    for k in np.flatnonzero((n_in_all != 1) | (n_out_all != 1) | (first_dir == out_dir)):
+        n_in, n_out = int(n_in_all[k]), int(n_out_all[k])
         if n_in == 0 or n_out == 0:
             missing = [_WORD[x] for x, n in ((in_dir, n_in), (out_dir, n_out)) if n == 0]
             reasons[k].append(f"no {' and no '.join(missing)}")
         if n_in > 1 or n_out > 1:
             reasons[k].append(f"{n_in} {_WORD[in_dir]}s and {n_out} {_WORD[out_dir]}s in one cycle "
                               "of the count")
-        if n_in and n_out and c in first_dir.index and int(first_dir[c]) == out_dir:
-            first_of_test = not runs.empty and int(runs["cycle"].iloc[0]) == c
+        if n_in and n_out and first_dir[k] == out_dir:
             reasons[k].append(f"starts with a {_WORD[out_dir]} before its {_WORD[in_dir]}"
                               + (" (a partial formation half cycle: the test began with the cell "
                                  "not yet " + ("charged" if in_dir > 0 else "discharged") + ")"
-                                 if first_of_test else ""))
+                                 if cyc[k] == first_cycle else ""))
     cut = _ended_by_test_end(p, runs)
     if cut:
         reasons[pos[int(runs["cycle"].iloc[-1])]].append(cut)
@@ -584,7 +593,12 @@ class CyclingResult:
     - ``mean_coulombic_efficiency``: mean CE over the complete cycles (a fraction), SD with n.
     - ``fade_pct_per_cycle``: minus the slope of retention (%) against cycle number over the
       complete cycles from the reference to the retention cycle (least squares; fit_se, n).
-    - ``n_complete``, ``incomplete_cycles`` (cycle numbers); ``test_duration_h``; ``warnings``.
+    - ``n_complete``, ``incomplete_cycles`` (cycle numbers); ``test_duration_h``; ``warnings``;
+      ``retention_current_ratio``.
+
+    Every :class:`Estimate` says what its uncertainty is: retention, reference capacity and
+    reference CE are single measured values (no uncertainty); the mean CE carries the SD over
+    its n complete cycles; the fade the least-squares standard error over its n cycles.
     """
 
     cycles: pd.DataFrame
@@ -609,6 +623,9 @@ class CyclingResult:
     incomplete_cycles: list[int]
     test_duration_h: float
     warnings: list[str]
+    #: mean |current| of the retention cycle's "out" half / the reference cycle's (NaN if unknown):
+    #: away from 1, the retention mixes rate with fade (warned when the reference was not asked for)
+    retention_current_ratio: float = float("nan")
 
 
 def infer_electrode_role(data: CyclingData) -> tuple[str, str]:
@@ -758,8 +775,10 @@ def analyse(data: CyclingData, *, cell_type: str = "full", electrode_role: str |
     out_col = "discharge_capacity_mAh" if out_dir < 0 else "charge_capacity_mAh"
     runs = _half_cycle_runs(p.steps)
     cur = runs[runs["direction"] == out_dir].groupby("cycle")["mean_abs_current_mA"].mean()
-    if ref in cur.index and n in cur.index and cur[ref] > 0 and \
-            abs(cur[n] - cur[ref]) > RATE_TOLERANCE * cur[ref]:
+    current_ratio = (float(cur[n] / cur[ref]) if ref in cur.index and n in cur.index and cur[ref] > 0
+                     else float("nan"))
+    if reference_cycle is None and abs(current_ratio - 1) > RATE_TOLERANCE:
+        # (a reference the protocol names, e.g. a slow formation cycle, is the user's choice)
         warnings.append(f"cycle {n} ran at {cur[n]:.3g} mA, the reference cycle {ref} at {cur[ref]:.3g} mA: "
                         "the retention mixes rate with fade")
     r = float(t.at[n, "capacity_retention"])
@@ -801,7 +820,7 @@ def analyse(data: CyclingData, *, cell_type: str = "full", electrode_role: str |
         fade = nan_est("fewer than 2 complete cycles", "%/cycle")
     return CyclingResult(table, source, cell_type, convention, text, role, role_source, ref, ref_reason,
                          n, n_reason, retention, ref_q, spec, areal, ref_ce, mean_ce, fade,
-                         int(done.size), incomplete, duration, warnings)
+                         int(done.size), incomplete, duration, warnings, current_ratio)
 
 
 # ------------------------------------------------------------------------------------------

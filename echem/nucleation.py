@@ -47,6 +47,9 @@ class NucleationResult:
     level at the dip's time (V, signed as measured; see the module docstring); noise_mV: the plateau's noise (mV); step: the step
     used (the data's step number); dip_time_s, plateau_start_s, plateau_end_s: times (s since the
     start of the test).
+
+    eta_mV is one measured dip: it has no statistical uncertainty of its own (no SD, SE or fit
+    SE); noise_mV, the plateau's point-to-point scatter (a robust SD), is what to read beside it.
     """
 
     eta_mV: float

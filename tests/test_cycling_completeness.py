@@ -257,3 +257,4 @@ def test_corpus_neware_ndax_ends_inside_a_charge(corpus):
     assert "the test ended during its charge" in r.cycles.set_index("cycle").at[22, "incomplete_reason"]
     # the cell was cycled at rising currents: the retention says it mixes rate with fade
     assert any("mixes rate with fade" in w for w in r.warnings)
+    assert r.retention_current_ratio == pytest.approx(2.66 / 0.0664, rel=0.01)
