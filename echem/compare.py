@@ -87,7 +87,13 @@ class Comparison:
     ``measured``: phases x metrics, the value each phase is ranked by (the mean; for a censored
     failure time the shortest test duration).
     ``rankings``: one row per (metric, phase): value, rank (1 = best, ties share the best rank).
-    ``criteria``: one row per criterion (see the module docstring).
+    ``criteria``: one row per criterion (see the module docstring), the columns of
+    comparison.csv: criterion, dft_quantity, measured_metric, n_phases, phases, dft_order,
+    measured_order, spearman_rho, spearman_p (exact two-sided permutation p for n <= 8),
+    kendall_tau, kendall_p (scipy's), min_p_reachable (the smallest p n phases can give),
+    swapped_pairs and pairs (pairs of phases the two orders disagree on, of all pairs),
+    agreement ("same order", "different order", "undetermined" when neither side tells the
+    phases apart, "not tested"), note, sentence.
     ``sentences``: the criteria's sentences. ``dft_order``: the overall DFT order of the
     measured phases, best first. ``unmatched``: anodes that are not phases of the DFT system.
     """
