@@ -294,9 +294,11 @@ def compare(results: pd.DataFrame, system: str = "Li-Ag", *, phase_set=None, ran
                               "dft_position": pos.get(p, len(pos))})
     rankings = pd.DataFrame(rank_rows, columns=["metric", "phase", "value", "rank", "censored", "dft_position"])
 
+    at_cycle = _retention_cycles(results, names)
     crit_rows, sentences = [], []
     for c in CRITERIA:
-        row = _criterion(c, measured, censored, table, ranking, pos)
+        row = _criterion(c, measured, censored, table, ranking, pos,
+                         at_cycle if c.metric == "capacity_retention_pct" else None)
         crit_rows.append(row)
         sentences.append(row["sentence"])
     criteria = pd.DataFrame(crit_rows)
@@ -332,7 +334,25 @@ def _pairs(dg: np.ndarray, mg: np.ndarray) -> tuple[int, int, int]:
     return int(conc), int(disc), int(tied)
 
 
-def _criterion(c: Criterion, measured, censored, table, ranking, pos) -> dict:
+def _retention_cycles(results: pd.DataFrame, names) -> dict[str, list[int]]:
+    """phase -> the cycles its cells' retention was taken at (from ``retention_cycle``)."""
+    if "retention_cycle" not in results or "capacity_retention_pct" not in results:
+        return {}
+    df = results[np.isfinite(pd.to_numeric(results["capacity_retention_pct"], errors="coerce"))
+                 & np.isfinite(pd.to_numeric(results["retention_cycle"], errors="coerce"))]
+    out: dict[str, list[int]] = {}
+    for a, n in zip(df["anode"], df["retention_cycle"]):
+        phase = a if names is None else (_resolve(a, names) or a)
+        out.setdefault(phase, [])
+        if int(n) not in out[phase]:
+            out[phase].append(int(n))
+    return out
+
+
+def _criterion(c: Criterion, measured, censored, table, ranking, pos, at_cycle=None) -> dict:
+    """One criterion's row. ``at_cycle``: phase -> cycles its retention was taken at; where the
+    phases differ, each value says its cycle and the sentence says that they are not like with
+    like (paper: Li kept 10.8 % after 7 cycles, the alloys were held at 50)."""
     better, label, unit = METRICS[c.metric]
     base = {"criterion": c.name, "dft_quantity": c.dft, "measured_metric": c.metric}
     mvals = measured[c.metric].dropna() if c.metric in measured else pd.Series(dtype=float)
@@ -390,8 +410,18 @@ def _criterion(c: Criterion, measured, censored, table, ranking, pos) -> dict:
     if n >= 2 and np.ptp(dg) == 0:
         notes.append(f"the DFT {c.dft_label} does not distinguish the phases")
     cens = bool(cens_col.any())
-    vals = ", ".join(f"{p} {'> ' if bool(cens_col[p]) else ''}{_fmt(float(mvals[p]), unit)}"
+    at_cycle = {p: at_cycle[p] for p in phases if p in (at_cycle or {})}
+    mixed = len({n for ns in at_cycle.values() for n in ns}) > 1
+
+    def when(p):
+        if not mixed or p not in at_cycle:
+            return ""
+        return f" after {' and '.join(map(str, sorted(at_cycle[p])))} cycles"
+    vals = ", ".join(f"{p} {'> ' if bool(cens_col[p]) else ''}{_fmt(float(mvals[p]), unit)}{when(p)}"
                      f"{' (no failure in the test)' if bool(cens_col[p]) else ''}" for p in phases)
+    if mixed:
+        notes.append("retention taken at different cycles: " + ", ".join(
+            f"{p} at {' and '.join(map(str, sorted(at_cycle[p])))}" for p in at_cycle))
     unknown = []
     if cens:
         notes.append("phases that did not fail count as lasting at least their test duration")
@@ -425,6 +455,10 @@ def _criterion(c: Criterion, measured, censored, table, ranking, pos) -> dict:
         reach = f" (p = {min_p:.2g} at best)" if np.isfinite(min_p) else ""
         caveat = (f" With {n} phases no rank correlation can be significant{reach}: a consistency check, "
                   "not a test.")
+    if mixed:
+        first = min(min(ns) for ns in at_cycle.values())
+        caveat += (f" The retentions are taken at different cycles (cells that ended early at their last "
+                   f"cycle): not like with like; all of them can be compared only up to cycle {first}.")
     if unknown:
         caveat += " Order not known for " + "; ".join(unknown) + " (the test ended before the other failed)."
     sentence = (f"{title}: {verdict} - {dft_side}{d_order}; the measured {label} ({vals}) orders them "

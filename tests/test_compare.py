@@ -11,7 +11,8 @@ from echem.sampledata import truth
 dft = pytest.importorskip("dft")
 
 METRIC_COLUMNS = ["cell_id", "anode", "nucleation_overpotential_mV", "R_SEI_ohm", "R_ct_ohm",
-                  "polarization_mV", "failure_time_h", "capacity_retention_pct", "test_duration_h"]
+                  "polarization_mV", "failure_time_h", "capacity_retention_pct", "test_duration_h",
+                  "retention_cycle"]
 
 
 def test_sample_data_values_give_the_papers_retention_order():
@@ -38,6 +39,9 @@ def test_sample_data_values_give_the_papers_retention_order():
     assert ret["sentence"].startswith("Overall retention: same order for 3 phases")
     assert "no rank correlation can be significant (p = 0.33 at best)" in ret["sentence"]
     assert ret["min_p_reachable"] == pytest.approx(2 / 6)     # 2 of the 3! orders reach |rho| = 1
+    # like with like: Li's 10.8 % is after 7 cycles, the alloys' after 50, and the sentence says so
+    assert "Li 10.8 % after 7 cycles" in ret["sentence"] and "Li4Ag 72.1 % after 50 cycles" in ret["sentence"]
+    assert "not like with like" in ret["sentence"]
     assert ret["spearman_p"] == pytest.approx(2 / 6)
     # nucleation: DFT Li4Ag < Li9Ag4 < Li (free energy); measured 0 = 0 < 6 mV. Spearman of
     # (1, 2, 3) against (1.5, 1.5, 3) is 0.866, Kendall tau-b 0.816 (closed forms)
