@@ -369,7 +369,6 @@ def _criterion(c: Criterion, measured, censored, table, ranking, pos, at_cycle=N
                 "sentence": f"{title}: not tested - {why} ({label} vs {c.dft_label})."}
     cens_col = (censored[c.metric].reindex(phases).fillna(False).astype(bool)
                 if c.metric in censored else pd.Series(False, index=phases))
-    m = mvals[phases].to_numpy(float)
     d = dvals[phases].to_numpy(float)
     mg = _goodness(mvals[phases], better, cens_col if cens_col.any() else None).to_numpy(float)
     dg = d if c.dft_better == "higher" else -d

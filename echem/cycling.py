@@ -520,10 +520,6 @@ def capacity_retention(table: pd.DataFrame, cycle: int, reference_cycle: int = 1
 # the analysis of a full or half cell: which cycles count, which convention, which numbers
 # ------------------------------------------------------------------------------------------
 
-#: what an uncertainty is (as ``echem.results.UNCERTAINTY_KINDS``): a fit's standard error, the
-#: standard deviation over n values, the standard error of the mean over n values
-UNCERTAINTY_KINDS = ("fit_se", "sd", "sem")
-
 #: a capacity retention above this (a fraction) is withheld: a reference cycle that did not
 #: reach the cell's capacity, or cycles at different rates, not a cell that gained capacity
 MAX_RETENTION = 1.05
@@ -540,7 +536,8 @@ class Estimate:
     """A reported number and what its uncertainty is.
 
     ``value`` in ``unit`` (NaN when withheld, then ``withheld`` says why); ``uncertainty`` in the
-    same unit (NaN where there is none) of kind ``kind``: ``"sd"`` (standard deviation over
+    same unit (NaN where there is none) of kind ``kind`` (``echem.results.UNCERTAINTY_KINDS``,
+    the kinds of ``Metric.uncertainty_kind``): ``"sd"`` (standard deviation over
     ``n`` values), ``"sem"`` (standard error of the mean over ``n``), ``"fit_se"`` (a fit's
     standard error, ``n`` points fitted) or ``""``; ``censored``: ``value`` is a lower bound
     (a cell that did not fail within the test: the test's duration)."""
@@ -739,10 +736,16 @@ def analyse(data: CyclingData, *, cell_type: str = "full", electrode_role: str |
     if done.size == 0:
         why = "no complete cycle in the data"
         warnings.append(why)
-        return CyclingResult(table, source, cell_type, convention, text, role, role_source, None, why,
-                             None, why, nan_est(why, "%"), nan_est(why, "mAh"), nan_est(why, "mAh/g"),
-                             nan_est(why, "mAh/cm2"), nan_est(why), nan_est(why), nan_est(why, "%/cycle"),
-                             0, incomplete, duration, warnings)
+        return CyclingResult(
+            cycles=table, cycle_source=source, cell_type=cell_type, ce_convention=convention,
+            ce_convention_text=text, electrode_role=role, electrode_role_source=role_source,
+            reference_cycle=None, reference_reason=why, retention_cycle=None, retention_reason=why,
+            capacity_retention_pct=nan_est(why, "%"), reference_capacity_mAh=nan_est(why, "mAh"),
+            reference_specific_capacity_mAh_g=nan_est(why, "mAh/g"),
+            reference_areal_capacity_mAh_cm2=nan_est(why, "mAh/cm2"),
+            reference_coulombic_efficiency=nan_est(why), mean_coulombic_efficiency=nan_est(why),
+            fade_pct_per_cycle=nan_est(why, "%/cycle"), n_complete=0, incomplete_cycles=incomplete,
+            test_duration_h=duration, warnings=warnings)
 
     # reference cycle
     if reference_cycle is None:
@@ -818,9 +821,15 @@ def analyse(data: CyclingData, *, cell_type: str = "full", electrode_role: str |
         fade = Estimate(float(-(y[1] - y[0]) / (x[1] - x[0])), "%/cycle", n=2)
     else:
         fade = nan_est("fewer than 2 complete cycles", "%/cycle")
-    return CyclingResult(table, source, cell_type, convention, text, role, role_source, ref, ref_reason,
-                         n, n_reason, retention, ref_q, spec, areal, ref_ce, mean_ce, fade,
-                         int(done.size), incomplete, duration, warnings, current_ratio)
+    return CyclingResult(
+        cycles=table, cycle_source=source, cell_type=cell_type, ce_convention=convention,
+        ce_convention_text=text, electrode_role=role, electrode_role_source=role_source,
+        reference_cycle=ref, reference_reason=ref_reason, retention_cycle=n, retention_reason=n_reason,
+        capacity_retention_pct=retention, reference_capacity_mAh=ref_q,
+        reference_specific_capacity_mAh_g=spec, reference_areal_capacity_mAh_cm2=areal,
+        reference_coulombic_efficiency=ref_ce, mean_coulombic_efficiency=mean_ce,
+        fade_pct_per_cycle=fade, n_complete=int(done.size), incomplete_cycles=incomplete,
+        test_duration_h=duration, warnings=warnings, retention_current_ratio=current_ratio)
 
 
 # ------------------------------------------------------------------------------------------
