@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from echem.cycling import prepare
+from echem.cycling import CyclingData, prepare
 from echem.errors import EchemError
 
 
@@ -47,6 +47,9 @@ class NucleationResult:
     level at the dip's time (V, signed as measured; see the module docstring); noise_mV: the plateau's noise (mV); step: the step
     used (the data's step number); dip_time_s, plateau_start_s, plateau_end_s: times (s since the
     start of the test).
+
+    eta_mV is one measured dip: it has no statistical uncertainty of its own (no SD, SE or fit
+    SE); noise_mV, the plateau's point-to-point scatter (a robust SD), is what to read beside it.
     """
 
     eta_mV: float
@@ -77,13 +80,13 @@ def _theil_sen(x: np.ndarray, y: np.ndarray, max_points: int = 400):
     return slope, float(np.median(y) - slope * np.median(x))
 
 
-def plating_steps(data: pd.DataFrame, plating_current_sign: int = -1) -> pd.DataFrame:
+def plating_steps(data: CyclingData, plating_current_sign: int = -1) -> pd.DataFrame:
     """The step table rows (see ``echem.cycling.step_table``) of the plating steps."""
     steps = prepare(data).steps
     return steps[steps["direction"] == np.sign(plating_current_sign)]
 
 
-def overpotential(data: pd.DataFrame, step: int | None = None, *, plating_current_sign: int = -1,
+def overpotential(data: CyclingData, step: int | None = None, *, plating_current_sign: int = -1,
                   dip_search_fraction: float = 0.25, plateau_window: tuple[float, float] = (0.1, 0.5),
                   smooth_points: int = 5, noise_factor: float = 3.0) -> NucleationResult | None:
     """Nucleation overpotential (mV) in the first plating step, or in ``step`` (the data's step number).

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from echem.cycling import prepare
+from echem.cycling import CyclingData, Estimate, prepare
 from echem.errors import EchemError
 from echem.schema import running_step
 
@@ -41,6 +41,10 @@ class PolarizationResult:
     (|plateau of this half cycle - plateau of the previous, opposite half cycle| in mV: the gap
     between the stripping and plating plateaus, about twice the overpotential in a symmetric
     cell; NaN for the first half cycle).
+
+    The means are over all half cycles (plating / stripping ones); ``overpotential_sd_mV`` is
+    the standard deviation over the ``n_half_cycles`` (an SD over n, not a standard error).
+    :func:`analyse` gives the numbers over the half cycles before a failure.
     """
 
     half_cycles: pd.DataFrame
@@ -49,6 +53,8 @@ class PolarizationResult:
     stripping_overpotential_mV: float
     mean_hysteresis_mV: float
     n_half_cycles: int
+    #: the standard deviation of the overpotential over the n_half_cycles half cycles (mV)
+    overpotential_sd_mV: float = float("nan")
 
 
 @dataclass
@@ -67,7 +73,7 @@ class FailureResult:
     evidence: str
 
 
-def _half_cycles(data: pd.DataFrame, plateau_window=(0.2, 0.8)):
+def _half_cycles(data: CyclingData, plateau_window=(0.2, 0.8)):
     """Half-cycle table and per-row half cycle index (-1 for rest rows) (internal)."""
     p = prepare(data, cycles="file")
     s = p.steps
@@ -165,7 +171,7 @@ def _nanmean(x) -> float:
     return float(x.mean()) if x.size else float("nan")
 
 
-def polarization(data: pd.DataFrame, *, plateau_window: tuple[float, float] = (0.2, 0.8)
+def polarization(data: CyclingData, *, plateau_window: tuple[float, float] = (0.2, 0.8)
                  ) -> PolarizationResult:
     """Plateau voltage, overpotential (mV) and hysteresis (mV) of every half cycle.
 
@@ -182,10 +188,11 @@ def polarization(data: pd.DataFrame, *, plateau_window: tuple[float, float] = (0
         stripping_overpotential_mV=_nanmean(op[table["kind"] == "stripping"]),
         mean_hysteresis_mV=_nanmean(table["hysteresis_mV"]),
         n_half_cycles=len(table),
+        overpotential_sd_mV=Estimate.mean_sd(op).uncertainty,
     )
 
 
-def failure(data: pd.DataFrame, *, collapse_fraction: float = 0.25, baseline_half_cycles: int = 10,
+def failure(data: CyclingData, *, collapse_fraction: float = 0.25, baseline_half_cycles: int = 10,
             persist_half_cycles: int = 2, voltage_limit_V: float | None = None,
             plateau_window: tuple[float, float] = (0.2, 0.8)) -> FailureResult | None:
     """The failure of a symmetric cell, or None if it did not fail.
@@ -283,3 +290,80 @@ def failure(data: pd.DataFrame, *, collapse_fraction: float = 0.25, baseline_hal
     if not found:
         return None
     return min(found, key=lambda f: f.time_h)
+
+
+@dataclass
+class SymmetricResult:
+    """The numbers of a symmetric cell's test (paper, Figure 5c), as the report gives them.
+
+    - ``polarization`` (all half cycles) and ``failure`` (None when the cell did not fail), as
+      :func:`polarization` and :func:`failure` return them.
+    - ``polarization_mV``: mean overpotential (|plateau|) over the half cycles that ended before
+      the failure (all, when it did not fail), with its SD over those n half cycles;
+      ``plating_polarization_mV``, ``stripping_polarization_mV``, ``hysteresis_mV`` likewise.
+      ``half_cycles_used``: how many half cycles that is, ``half_cycles_note`` which.
+    - ``failure_time_h``: hours to failure; for a cell that did not fail, censored: the value is
+      the test's duration and ``censored`` is True (it lasted at least that long).
+    - ``failure_kind``: ``"short_circuit"``, ``"voltage_limit"`` or ``""`` (no failure).
+    - ``test_duration_h``: hours from the first to the last row of the cycling data.
+    - ``coulombic_efficiency``: why there is none (not defined for a symmetric cell).
+    """
+
+    polarization: PolarizationResult
+    failure: FailureResult | None
+    polarization_mV: Estimate
+    plating_polarization_mV: Estimate
+    stripping_polarization_mV: Estimate
+    hysteresis_mV: Estimate
+    half_cycles_used: int
+    half_cycles_note: str
+    failure_time_h: Estimate
+    failure_kind: str
+    test_duration_h: float
+    coulombic_efficiency: str = ("not defined for a symmetric cell: both electrodes are the same, "
+                                 "what one plates the other strips")
+
+
+def analyse(data: CyclingData, *, collapse_fraction: float = 0.25, persist_half_cycles: int = 2,
+            voltage_limit_V: float | None = None,
+            plateau_window: tuple[float, float] = (0.2, 0.8)) -> SymmetricResult:
+    """Polarization before failure, failure time (censored when the cell did not fail) and
+    hysteresis of a symmetric cell: see :class:`SymmetricResult`. The keywords are those of
+    :func:`failure` and :func:`polarization`."""
+    p = prepare(data)
+    fail = failure(p, collapse_fraction=collapse_fraction, persist_half_cycles=persist_half_cycles,
+                   voltage_limit_V=voltage_limit_V, plateau_window=plateau_window)
+    pol = polarization(p, plateau_window=plateau_window)
+    half = pol.half_cycles
+    duration = p.duration_h
+    if fail is None:
+        before, note = half, f"all {len(half)} half cycles (no failure)"
+        fail_time = Estimate(duration, "h", censored=True)
+    else:
+        before = half[half["end_time_h"] <= fail.time_h]
+        note = (f"the {len(before)} half cycles that ended before the {fail.kind.replace('_', ' ')} "
+                f"at {fail.time_h:.4g} h")
+        if len(before) == 0:
+            before, note = half, (f"all {len(half)} half cycles: the cell failed in its first "
+                                  "half cycle")
+        fail_time = Estimate(fail.time_h, "h")
+    op = before["overpotential_mV"]
+    kind = before["kind"]
+    return SymmetricResult(
+        polarization=pol, failure=fail,
+        polarization_mV=Estimate.mean_sd(op, "mV"),
+        plating_polarization_mV=Estimate.mean_sd(op[kind == "plating"], "mV"),
+        stripping_polarization_mV=Estimate.mean_sd(op[kind == "stripping"], "mV"),
+        hysteresis_mV=Estimate.mean_sd(before["hysteresis_mV"], "mV"),
+        half_cycles_used=len(before), half_cycles_note=note,
+        failure_time_h=fail_time, failure_kind="" if fail is None else fail.kind,
+        test_duration_h=duration)
+
+
+def area_specific_resistance(r_ohm: float, area_cm2: float | None) -> float:
+    """Area-specific resistance (ohm cm2) = R (ohm) x electrode area (cm2), so that cells of
+    different area compare (DESIGN.md); NaN when the area is unknown or not > 0. For a symmetric
+    cell this is the cell's ASR: each of its two identical interfaces holds half of it."""
+    if area_cm2 is None or not np.isfinite(area_cm2) or not area_cm2 > 0 or r_ohm is None:
+        return float("nan")
+    return float(r_ohm) * float(area_cm2)

@@ -94,3 +94,36 @@ def full_cell(n_cycles=50, q0_mAh=1.5, fade_per_cycle=0.99, ce=0.995, dt_s=60.0,
                                         "step_type": "cc_charge" if sign > 0 else "cc_discharge"}))
             t0 = t0 + dur + 1.0
     return pd.concat(frames, ignore_index=True)
+
+
+def galvanostatic(halves, current_mA=0.5, dt_s=60.0, rest_s=0.0, cycles=None):
+    """A series of constant-current half cycles with known capacities: ``halves`` is a list of
+    (sign, capacity_mAh, v_start, v_end) (sign +1 charge, -1 discharge; voltage linear from
+    v_start to v_end). ``rest_s`` > 0 puts a rest after every half cycle (the protocol ended it);
+    ``cycles``: a cycle number per half cycle, written as an instrument's cycle column (None:
+    no cycle column)."""
+    frames = []
+    t0 = 0.0
+    step = 0
+    for k, (sign, q, v0, v1) in enumerate(halves):
+        dur = q / current_mA * 3600
+        m = max(int(np.ceil(dur / dt_s)), 2)
+        tt = np.linspace(0, dur, m + 1)
+        step += 1
+        f = pd.DataFrame({"time_s": t0 + tt, "voltage_V": v0 + (v1 - v0) * tt / dur,
+                          "current_mA": sign * current_mA, "capacity_mAh": current_mA * tt / 3600,
+                          "step": step, "step_type": "cc_charge" if sign > 0 else "cc_discharge"})
+        if cycles is not None:
+            f["cycle"] = cycles[k]
+        frames.append(f)
+        t0 += dur + 1.0
+        if rest_s:
+            step += 1
+            tr = np.linspace(0, rest_s, 5)
+            r = pd.DataFrame({"time_s": t0 + tr, "voltage_V": v1, "current_mA": 0.0,
+                              "capacity_mAh": 0.0, "step": step, "step_type": "rest"})
+            if cycles is not None:
+                r["cycle"] = cycles[k]
+            frames.append(r)
+            t0 += rest_s + 1.0
+    return pd.concat(frames, ignore_index=True)

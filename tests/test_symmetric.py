@@ -109,5 +109,50 @@ def test_the_analyses_take_the_prepared_data_in_place_of_the_data():
     pd.testing.assert_frame_equal(polarization(prep).half_cycles, polarization(data).half_cycles)
     pd.testing.assert_frame_equal(step_table(prep), step_table(data))
     assert overpotential(prep) == overpotential(data)
-    with pytest.raises(EchemError, match="prepared with cycles='file'"):
-        prepare(prep, cycles="auto")
+    # another cycle count is derived from the prepared steps, as from the data
+    for source in ("auto", "charge_first", "discharge_first"):
+        pd.testing.assert_frame_equal(prepare(prep, source).steps, prepare(data, source).steps)
+    # the instrument's own count cannot be recovered from steps numbered otherwise
+    with pytest.raises(EchemError, match="prepared with cycles='auto'"):
+        prepare(prepare(data, "auto"), cycles="file")
+
+
+def test_analyse_polarization_before_failure_sd_and_n():
+    # a short at 23.4 h in 1-h half cycles: 23 half cycles end before it; plating 40 mV,
+    # stripping 30 mV: the mean over them and their SD are closed forms
+    from echem.symmetric import analyse
+    data = symmetric_cell(n_half_cycles=60, op_mV=30.0, plating_op_mV=40.0, short_at_h=23.4, noise_mV=0.0)
+    r = analyse(data)
+    assert r.failure is not None and r.failure_kind == "short_circuit"
+    assert r.failure_time_h.value == pytest.approx(23.4, abs=30 / 3600 + 1e-9)
+    assert not r.failure_time_h.censored
+    assert r.half_cycles_used == 23 and "before the short circuit" in r.half_cycles_note
+    ops = np.array([40.0 if k % 2 == 0 else 30.0 for k in range(23)])   # 12 plating, 11 stripping
+    assert r.polarization_mV.value == pytest.approx(ops.mean(), abs=0.02)
+    assert r.polarization_mV.uncertainty == pytest.approx(ops.std(ddof=1), abs=0.02)
+    assert r.polarization_mV.kind == "sd" and r.polarization_mV.n == 23
+    assert r.plating_polarization_mV.value == pytest.approx(40.0, abs=0.02)
+    assert r.plating_polarization_mV.n == 12
+    assert r.hysteresis_mV.value == pytest.approx(70.0, abs=0.05) and r.hysteresis_mV.n == 22
+    assert "not defined" in r.coulombic_efficiency
+
+
+def test_analyse_censors_a_cell_that_did_not_fail():
+    # 40 h of cycling without failure: failure time = the test's duration, censored
+    from echem.report.numbers import estimate
+    from echem.symmetric import analyse
+    data = symmetric_cell(n_half_cycles=40)
+    r = analyse(data)
+    assert r.failure is None and r.failure_kind == ""
+    duration = (data["time_s"].max() - data["time_s"].min()) / 3600
+    assert r.failure_time_h.value == pytest.approx(duration) and r.failure_time_h.censored
+    assert r.test_duration_h == pytest.approx(duration)
+    assert r.half_cycles_used == 40
+    assert estimate(r.failure_time_h) == "> 39.9 h (no failure in the test)"
+
+
+def test_area_specific_resistance():
+    from echem.symmetric import area_specific_resistance
+    # paper cells: 0.785 cm2 (10 mm discs)
+    assert area_specific_resistance(24.3, 0.785) == pytest.approx(19.0755)
+    assert np.isnan(area_specific_resistance(24.3, None)) and np.isnan(area_specific_resistance(24.3, 0))
