@@ -28,7 +28,8 @@ class MetricSpec:
     - ``uncertainty``: what its uncertainty is where it has one (:data:`UNCERTAINTY_KINDS`).
     - ``cell_types``: the cell types it is reported for.
     - ``summary``: a column of summary.csv; ``stderr_column``: the summary column of its
-      uncertainty, where summary.csv has one.
+      uncertainty, where summary.csv has one; ``n_column``: that of the number of values an SD or
+      SE rests on.
     - ``source``: the paper's figure or equation it reproduces, where there is one.
     """
 
@@ -40,6 +41,7 @@ class MetricSpec:
     cell_types: tuple[str, ...] = CELL_TYPES
     summary: bool = True
     stderr_column: str | None = None
+    n_column: str | None = None
     source: str = ""
 
     def get(self, result: CellResult) -> Metric | None:
@@ -69,16 +71,19 @@ metric("nucleation_overpotential_mV", "mV", "Nucleation overpotential", better="
 metric("nucleation_noise_mV", "mV", "Noise of the plating plateau", cell_types=("symmetric",),
        summary=False)
 metric("polarization_mV", "mV", "Polarization", better="lower", uncertainty="sd",
-       cell_types=("symmetric",), source="Figure 5c")
-metric("hysteresis_mV", "mV", "Voltage hysteresis", better="lower", cell_types=("symmetric",),
-       summary=False)
+       cell_types=("symmetric",), stderr_column="polarization_sd_mV", n_column="polarization_n",
+       source="Figure 5c")
+metric("hysteresis_mV", "mV", "Voltage hysteresis", better="lower", uncertainty="sd",
+       cell_types=("symmetric",), summary=False)
 metric("failure_time_h", "h", "Time to short circuit", better="higher",
-       cell_types=("symmetric",), source="Figure 5c")
+       cell_types=("symmetric",), source="Figure 5c")   # censored: the test's duration
 # impedance (paper, Figure 5b and Table S7)
 metric("R_SEI_ohm", "Ω", "SEI resistance R_SEI", better="lower", uncertainty="fit_se",
        stderr_column="R_SEI_stderr_ohm", source="Table S7")
 metric("R_ct_ohm", "Ω", "Charge-transfer resistance R_ct", better="lower", uncertainty="fit_se",
        stderr_column="R_ct_stderr_ohm", source="Table S7")
+metric("R_SEI_ohm_cm2", "Ω·cm²", "Area-specific R_SEI", better="lower", uncertainty="fit_se")
+metric("R_ct_ohm_cm2", "Ω·cm²", "Area-specific R_ct", better="lower", uncertainty="fit_se")
 metric("R0_ohm", "Ω", "Bulk electrolyte resistance R0", better="lower", uncertainty="fit_se",
        summary=False)
 metric("eis_rel_rms", "", "Relative RMS of the impedance fit", better="lower", summary=False)
@@ -88,10 +93,14 @@ metric("initial_discharge_capacity_mAh_g", "mAh/g", "Discharge capacity of the r
 metric("capacity_retention_pct", "%", "Capacity retention", better="higher",
        cell_types=("half", "full"), source="Figure 5d")
 metric("retention_cycle", "", "Cycle of the retention", cell_types=("half", "full"))
+metric("reference_cycle", "", "Reference cycle of the retention", cell_types=("half", "full"))
 metric("mean_coulombic_efficiency", "", "Mean coulombic efficiency", better="higher",
-       uncertainty="sd", cell_types=("half", "full"))
+       uncertainty="sd", cell_types=("half", "full"), stderr_column="mean_coulombic_efficiency_sd",
+       n_column="mean_coulombic_efficiency_n")
+metric("fade_pct_per_cycle", "%/cycle", "Capacity fade per cycle", better="lower",
+       uncertainty="fit_se", cell_types=("half", "full"))
 # every cell with cycling data
-metric("test_duration_h", "h", "Test duration", cell_types=("symmetric",))
+metric("test_duration_h", "h", "Test duration")
 
 
 def spec(name: str) -> MetricSpec:
@@ -118,8 +127,9 @@ def summary_columns() -> list[str]:
     for s in REGISTRY.values():
         if s.summary:
             cols.append(s.name)
-            if s.stderr_column:
-                cols.append(s.stderr_column)
+            cols += [c for c in (s.stderr_column, s.n_column) if c]
+            if s.name == "failure_time_h":
+                cols.append("failure_censored")
     return cols
 
 
@@ -136,5 +146,9 @@ def summary_table(cells: list[CellResult]) -> pd.DataFrame:
             row[s.name] = math.nan if m is None else m.value
             if s.stderr_column:
                 row[s.stderr_column] = math.nan if m is None or m.stderr is None else m.stderr
+            if s.n_column:
+                row[s.n_column] = math.nan if m is None or m.n is None else m.n
+            if s.name == "failure_time_h":
+                row["failure_censored"] = None if m is None else bool(m.censored)
         rows.append(row)
     return pd.DataFrame(rows, columns=["cell_id", "cell_type", "anode", "protocol", *summary_columns()])

@@ -48,9 +48,12 @@ def test_summary_recovers_what_the_sample_data_was_generated_with(report):
             for r in ("R_SEI_ohm", "R_ct_ohm"):
                 assert _num(g[r]) == pytest.approx(t[r], rel=0.03)
                 assert 0 < _num(g[r.replace("_ohm", "_stderr_ohm")]) < 0.1 * t[r]
-            if math.isnan(t["failure_time_h"]):
-                assert g["failure_time_h"] == ""
+            if math.isnan(t["failure_time_h"]):   # censored: lasted at least the test (150 h)
+                assert g["failure_censored"] == "True"
+                assert _num(g["failure_time_h"]) == pytest.approx(_num(g["test_duration_h"]))
+                assert _num(g["failure_time_h"]) > 149
             else:
+                assert g["failure_censored"] == "False"
                 assert abs(_num(g["failure_time_h"]) - t["failure_time_h"]) <= 1.0
             assert _num(g["polarization_mV"]) == pytest.approx(t["polarization_mV"], rel=0.05)
             assert g["capacity_retention_pct"] == ""
@@ -281,13 +284,15 @@ def test_without_a_manifest_cells_are_inferred_and_the_report_says_so(tmp_path):
                  "--quiet", "--jobs", "1"]) == 0
     rows = _rows(out / "summary.csv")
     assert set(rows) == {"full-Li4Ag_cycling", "sym-Li9Ag4_PEIS_C02"}
-    assert rows["full-Li4Ag_cycling"]["cell_type"] == "full"   # voltage stays above 2 V
+    assert rows["full-Li4Ag_cycling"]["cell_type"] == "full"   # median voltage above 2 V
     # the impedance is fitted with the default circuit even without a protocol
     assert _num(rows["sym-Li9Ag4_PEIS_C02"]["R_SEI_ohm"]) == pytest.approx(25.20, rel=0.03)
     # retention of the last cycle against cycle 1, as no protocol names a cycle: 72.1 % at 50
     assert _num(rows["full-Li4Ag_cycling"]["retention_cycle"]) == 50
     assert abs(_num(rows["full-Li4Ag_cycling"]["capacity_retention_pct"]) - 72.1) <= 1.0
-    assert "no experiment.toml; cells were inferred" in (out / "report.html").read_text()
+    page = (out / "report.html").read_text()
+    assert "no experiment.toml. One cell per run; their types, areas and masses are guesses" in page
+    assert "echem init" in page
 
 
 def test_a_listed_but_missing_file_is_reported_like_an_unreadable_one(tmp_path, capsys):

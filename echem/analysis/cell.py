@@ -91,6 +91,7 @@ def analyse_cell(cell: Cell, protocol: Protocol, reads: list[FileRead]) -> CellR
         _cycling(res, kind, cell, protocol, data)
     elif not any(imp is not None for _, _, imp in parts) and ok:
         res.warnings.append("no cycling or impedance data found in the cell's files")
+    area_specific(res, cell.area_cm2)
     if ok:
         _guard(res, "protocol compliance check", lambda: res.warnings.extend(
             check_compliance(cell, protocol, [r.measurement for r in ok])))
@@ -209,78 +210,89 @@ def _impedance(protocol: Protocol, rows: pd.DataFrame, source: str, res: CellRes
 
 
 def _cycling(res: CellResult, kind: str, cell: Cell, protocol: Protocol, data: pd.DataFrame) -> None:
-    # the rows cleaned and cut into steps once, for the step table and the symmetric-cell analyses
-    prepared = _guard(res, "step table", lambda: cycling.prepare(data))
-    steps = None if prepared is None else _guard(res, "step table", lambda: cycling.step_table(prepared))
-    if steps is not None:
-        res.tables["step_table"] = steps
-    res.metrics.append(metrics.value("test_duration_h",
-                                     float(data["time_s"].max() - data["time_s"].min()) / 3600))
+    # the rows cleaned and cut into steps once, for the step table and every analysis after it
+    steps = _guard(res, "step table", lambda: cycling.prepare(data))
+    prepared = data if steps is None else steps
+    table = None if steps is None else _guard(res, "step table", lambda: cycling.step_table(steps))
+    if table is not None:
+        res.tables["step_table"] = table
+    res.analyses["data"] = prepared
     if kind == "symmetric":
-        _guard(res, "symmetric-cell analyses",
-               lambda: _symmetric(res, protocol, data if prepared is None else prepared))
+        _guard(res, "symmetric-cell analyses", lambda: _symmetric(res, cell, protocol, prepared))
     else:
-        _guard(res, "cycling analyses", lambda: _full(res, cell, protocol, data))
+        _guard(res, "cycling analyses", lambda: _full(res, kind, cell, protocol, prepared))
 
 
-def _symmetric(res: CellResult, protocol: Protocol, data) -> None:
-    """``data``: the cycling DataFrame, or it prepared (``echem.cycling.prepare``)."""
+def _estimate(name: str, est, res: CellResult) -> None:
+    """A metric from an analysis' Estimate; a withheld one is NaN, with its reason as a warning."""
+    if est.withheld:
+        res.warnings.append(f"{metrics.spec(name).label} withheld: {est.withheld}")
+    res.metrics.append(metrics.value(name, est.value, est.uncertainty if est.kind else None,
+                                     n=est.n or None, censored=est.censored))
+
+
+def _symmetric(res: CellResult, cell: Cell, protocol: Protocol, data) -> None:
+    """``data``: the cycling data prepared (``echem.cycling.prepare``)."""
     a = protocol.analysis
-    res.analyses["data"] = data
     nuc = nucleation.overpotential(data, a.nucleation_step)
     res.analyses["nucleation"] = nuc
     if nuc is not None:
         res.metrics.append(metrics.value("nucleation_overpotential_mV", nuc.eta_mV))
         res.metrics.append(metrics.value("nucleation_noise_mV", nuc.noise_mV))
-    fail = symmetric.failure(data, collapse_fraction=a.failure_collapse_fraction,
-                             persist_half_cycles=a.failure_persist_half_cycles,
-                             voltage_limit_V=a.failure_voltage_limit_V,
-                             plateau_window=tuple(a.plateau_window))
-    pol = symmetric.polarization(data, plateau_window=tuple(a.plateau_window))
-    res.analyses["polarization"], res.analyses["failure"] = pol, fail
-    half = pol.half_cycles
-    # the cell's polarization: the mean plateau over the half cycles before it failed
-    before = half if fail is None else half[half["end_time_h"] <= fail.time_h]
-    if len(before) == 0:
-        before = half
-    res.metrics.append(metrics.value("polarization_mV", np.nanmean(before["overpotential_mV"]),
-                                     np.nanstd(before["overpotential_mV"]),
-                                     n=int(before["overpotential_mV"].notna().sum())))
-    res.metrics.append(metrics.value("hysteresis_mV", np.nanmean(before["hysteresis_mV"])))
-    res.metrics.append(metrics.value("failure_time_h", np.nan if fail is None else fail.time_h))
+    sym = symmetric.analyse(data, collapse_fraction=a.failure_collapse_fraction,
+                            persist_half_cycles=a.failure_persist_half_cycles,
+                            voltage_limit_V=a.failure_voltage_limit_V,
+                            plateau_window=tuple(a.plateau_window))
+    res.analyses["polarization"], res.analyses["failure"] = sym.polarization, sym.failure
+    res.analyses["symmetric"] = sym
+    _estimate("polarization_mV", sym.polarization_mV, res)
+    _estimate("hysteresis_mV", sym.hysteresis_mV, res)
+    _estimate("failure_time_h", sym.failure_time_h, res)
+    res.metrics.append(metrics.value("test_duration_h", sym.test_duration_h))
+    res.info["polarization_half_cycles"] = sym.half_cycles_note
+    res.info["coulombic_efficiency"] = sym.coulombic_efficiency
+    fail = sym.failure
     if fail is not None:
         res.info["failure"] = {"kind": fail.kind, "time_h": fail.time_h, "evidence": fail.evidence,
                                "window_h": (fail.window_start_h, fail.window_end_h)}
-    res.tables["half_cycles"] = half
+    res.tables["half_cycles"] = sym.polarization.half_cycles
 
 
-def _full(res: CellResult, cell: Cell, protocol: Protocol, data: pd.DataFrame) -> None:
+def _full(res: CellResult, kind: str, cell: Cell, protocol: Protocol, data) -> None:
     a = protocol.analysis
-    res.analyses["data"] = data
     res.analyses["active_mass_g"] = cell.active_mass_g
     res.analyses["profile_cycles"] = tuple(a.profile_cycles)
-    table = cycling.cycle_table(data, active_mass_g=cell.active_mass_g, area_cm2=cell.area_cm2,
-                                reference_cycle=a.reference_cycle)
-    res.tables["cycle_table"] = table
-    complete = table[(table["charge_capacity_mAh"] > 0) & (table["discharge_capacity_mAh"] > 0)]
-    if complete.empty:
-        res.warnings.append("no complete charge/discharge cycle in the data")
-        return
-    spec = "specific_discharge_capacity_mAh_g"
-    ref = table[table["cycle"] == a.reference_cycle]
-    if spec in table and len(ref):
-        res.metrics.append(metrics.value("initial_discharge_capacity_mAh_g", ref[spec].iloc[0]))
-    last = int(complete["cycle"].max())
-    n = a.retention_cycle if a.retention_cycle is not None and a.retention_cycle <= last else last
-    if a.retention_cycle is not None and a.retention_cycle > last:
-        res.warnings.append(f"retention asked at cycle {a.retention_cycle}, the data end at cycle "
-                            f"{last}: retention reported at cycle {last}")
-    retention = cycling.capacity_retention(table, n, a.reference_cycle)
-    res.metrics.append(metrics.value("capacity_retention_pct", 100.0 * retention))
-    res.metrics.append(metrics.value("retention_cycle", n))
-    ce = complete["coulombic_efficiency"]
-    res.metrics.append(metrics.value("mean_coulombic_efficiency", ce.mean(),
-                                     ce.std() if len(ce) > 1 else None, n=len(ce)))
+    cyc = cycling.analyse(data, cell_type=kind, active_mass_g=cell.active_mass_g,
+                          area_cm2=cell.area_cm2, reference_cycle=a.reference_cycle,
+                          retention_cycle=a.retention_cycle)
+    res.analyses["cycling"] = cyc
+    res.tables["cycle_table"] = cyc.cycles
+    res.warnings += cyc.warnings
+    res.info["ce_convention"] = cyc.ce_convention_text
+    res.info["reference_cycle"] = cyc.reference_reason
+    res.info["retention_cycle"] = cyc.retention_reason
+    if cyc.electrode_role:
+        res.info["electrode_role"] = f"{cyc.electrode_role} ({cyc.electrode_role_source})"
+    _estimate("initial_discharge_capacity_mAh_g", cyc.reference_specific_capacity_mAh_g, res)
+    _estimate("capacity_retention_pct", cyc.capacity_retention_pct, res)
+    if cyc.retention_cycle is not None:
+        res.metrics.append(metrics.value("retention_cycle", cyc.retention_cycle))
+    if cyc.reference_cycle is not None:
+        res.metrics.append(metrics.value("reference_cycle", cyc.reference_cycle))
+    _estimate("mean_coulombic_efficiency", cyc.mean_coulombic_efficiency, res)
+    _estimate("fade_pct_per_cycle", cyc.fade_pct_per_cycle, res)
+    res.metrics.append(metrics.value("test_duration_h", cyc.test_duration_h))
+
+
+def area_specific(res: CellResult, area_cm2: float | None) -> None:
+    """R_SEI and R_ct also as area-specific resistances (ohm cm2), where the area is known."""
+    for name in ("R_SEI_ohm", "R_ct_ohm"):
+        m = res.metric(name)
+        asr = symmetric.area_specific_resistance(m.value if m else None, area_cm2)
+        if m is not None and np.isfinite(asr):
+            res.metrics.append(metrics.value(name + "_cm2", asr,
+                                             None if m.stderr is None else m.stderr * area_cm2,
+                                             n=m.n))
 
 
 def _guard(res: CellResult, what: str, job: Callable):
