@@ -154,11 +154,18 @@ def redact(url: str | os.PathLike) -> str:
     return re.sub(r"([?&]password=)[^&]*", r"\1***", text, flags=re.IGNORECASE)
 
 
-def _parse(target) -> tuple[str, Path | None, sa.URL | None]:
-    """("sqlite", path, None) or ("postgresql", None, SQLAlchemy URL for psycopg 3)."""
+_MANGLED_URL = re.compile(r"^(postgres(?:ql)?(?:\+psycopg)?:)/(?=[^/])")
+
+
+def _parse(target) -> tuple[str, Path | None, sa.URL | None, str]:
+    """("sqlite", path, None, path) or ("postgresql", None, SQLAlchemy URL for psycopg 3, the URL
+    with its password as ***)."""
     text = os.fspath(target)
-    if isinstance(target, Path) or "://" not in text:
-        return "sqlite", Path(text).expanduser(), None
+    mangled = _MANGLED_URL.match(text)
+    if mangled:  # a URL that went through pathlib (argparse type=Path) lost a slash of its //
+        text = f"{mangled.group(1)}//{text[mangled.end():]}"
+    elif isinstance(target, Path) or "://" not in text:
+        return "sqlite", Path(text).expanduser(), None, text
     try:
         url = sa.make_url(text)
     except Exception:
@@ -168,12 +175,12 @@ def _parse(target) -> tuple[str, Path | None, sa.URL | None]:
         if not url.database or url.database == ":memory:":
             raise EchemError(f"{redact(text)}: an in-memory SQLite database keeps nothing; "
                              "give a file: sqlite:///PATH or a plain path")
-        return "sqlite", Path(url.database).expanduser(), None
+        return "sqlite", Path(url.database).expanduser(), None, text
     if backend in ("postgresql", "postgres"):
         if url.drivername not in ("postgresql", "postgres", "postgresql+psycopg"):
             raise EchemError(f"{redact(text)}: PostgreSQL is reached through psycopg 3; write "
                              "postgresql://... or postgresql+psycopg://...")
-        return "postgresql", None, url.set(drivername="postgresql+psycopg")
+        return "postgresql", None, url.set(drivername="postgresql+psycopg"), redact(text)
     raise EchemError(f"unsupported database URL {redact(text)}: give a file path, "
                      "sqlite:///PATH or postgresql://USER@HOST:PORT/DATABASE")
 
@@ -192,13 +199,12 @@ def open(url_or_path: str | os.PathLike | None = None, *, create: bool = True,  
     for PostgreSQL, to connect) before an :class:`EchemError`.
     """
     target = default_url() if url_or_path is None else url_or_path
-    kind, path, url = _parse(target)
+    kind, path, url, display = _parse(target)
     if kind == "sqlite":
         engine = _sqlite_engine(path, create, timeout_s)
         display = str(path)
         secret = None
     else:
-        display = redact(os.fspath(target))
         secret = url.password
         try:
             engine = sa.create_engine(
@@ -429,7 +435,9 @@ class Store:
                           r.c.provisional, r.c.software_version, r.c.inputs_sha256, r.c.created)
                 .select_from(r.join(c, c.c.id == r.c.cell).join(e, e.c.id == c.c.experiment_id))
                 .where(c.c.cell_id == cell_id).order_by(r.c.created.desc(), r.c.id.desc()))
-        return self._frame(stmt)
+        hist = self._frame(stmt)
+        hist["n"] = hist["n"].astype("Int64")
+        return hist
 
     def latest(self) -> pd.DataFrame:
         """One row per cell, one column per metric: the values of the result the cell was last
