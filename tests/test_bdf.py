@@ -193,6 +193,12 @@ def test_written_whole_or_not_at_all(corpus, tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.bdf.csv", "x.bdf.csv.metadata.json"]
     with pytest.raises(EchemError, match="OUT.bdf.csv or OUT.bdf.parquet"):
         write_bdf(meas, tmp_path / "x.bdf.txt")
+    # a BDF file converted onto itself: refused, the file only ever read
+    monkeypatch.undo()
+    again = echem.read(out)
+    with pytest.raises(EchemError, match="the file being converted"):
+        write_bdf(again, out)
+    assert out.read_bytes() == before
 
 
 def test_a_bdf_file_from_elsewhere_machine_labels_no_sidecar(tmp_path):

@@ -1,6 +1,5 @@
 """The results store on SQLite: URLs, the result key, provisional results, migration of a
 first-version file, concurrent writers, a locked database, a file that is not a database."""
-import os
 import pickle
 import sqlite3
 import subprocess
@@ -382,7 +381,7 @@ def test_three_processes_into_one_sqlite_file_lose_nothing_and_duplicate_nothing
     assert rows(path, "SELECT COUNT(*) FROM (SELECT DISTINCT cell, metric, software_version, "
                       "inputs_sha256 FROM results)") == [(4 * n_rows,)]
     # every value as given
-    got = dict(rows(path, "SELECT c.cell_id || '/' || r.metric, r.value FROM results r JOIN cells c "
-                          "ON c.id = r.cell JOIN experiments e ON e.id = c.experiment_id "
-                          "WHERE e.key = 'shared'"))
+    got = dict(rows(path, "SELECT c.cell_id || '/' || r.metric, r.value FROM results r "
+                          "JOIN cells c ON c.id = r.cell "
+                          "JOIN experiments e ON e.id = c.experiment_id WHERE e.key = 'shared'"))
     assert got == {f"{c.cell_id}/{m.name}": m.value for c in cells for m in c.metrics}

@@ -21,8 +21,8 @@ def server_rows(server, url, sql):
         return con.execute(sql).fetchall()
 
 
-def test_a_report_stores_its_results_in_the_server(postgres_server, tmp_path, monkeypatch,  # noqa: F811
-                                                   capsys):
+def test_a_report_stores_its_results_in_the_server(postgres_server, tmp_path,  # noqa: F811
+                                                   monkeypatch, capsys):
     url = postgres_server.new_database()
     monkeypatch.chdir(tmp_path)  # a file named like the URL would appear here
     out = tmp_path / "report"

@@ -101,7 +101,8 @@ def read_bdf(path: str | Path) -> Measurement:
     ``step_type``, where the file has no ``Step Type`` column, from the sign of each step's
     mean current (``rest`` within 1e-6 A)."""
     path = Path(path)
-    head = path.open("rb").read(4)
+    with path.open("rb") as fh:
+        head = fh.read(4)
     if head == b"PAR1":
         table = pd.read_parquet(path)
         fmt = "bdf-parquet"
@@ -166,7 +167,8 @@ def _sidecar_meta(path: Path) -> dict:
     try:
         doc = json.loads(side.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise CorruptFileError(f"its metadata sidecar {side.name} is not JSON: {exc}", path) from None
+        raise CorruptFileError(f"its metadata sidecar {side.name} is not JSON: {exc}",
+                               path) from None
     meta = {k: doc[k] for k in ("instrument", "channel", "start_time", "active_mass_g",
                                 "area_cm2", "techniques") if doc.get(k) is not None}
     for k in ("source_file", "source_sha256", "source_format"):

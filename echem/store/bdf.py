@@ -23,24 +23,25 @@ from echem.output import atomic_write, write_csv
 from echem.results import sha256_file
 from echem.schema import Measurement
 
-#: BDF label -> columns of a Measurement it may come from, with the factor to the BDF unit;
-#: the first one present is taken
+#: BDF label -> columns of a Measurement it may come from, each with the number its values are
+#: divided by to give the BDF unit (1000: mA -> A, mAh -> Ah, mWh -> Wh); the first present is taken
 SOURCES: dict[str, tuple[tuple[str, float], ...]] = {
     "Test Time / s": (("time_s", 1.0),),
     "Voltage / V": (("voltage_V", 1.0),),
-    "Current / A": (("current_mA", 1e-3),),
+    "Current / A": (("current_mA", 1000.0),),
     "Cycle Count / 1": (("cycle", 1.0),),
     "Step Count / 1": (("step", 1.0),),
     "Step Index / 1": (("step_index", 1.0), ("Step_Index", 1.0), ("Ns", 1.0)),
-    "Step Capacity / Ah": (("capacity_mAh", 1e-3),),
-    "Charging Capacity / Ah": (("charge_capacity_mAh", 1e-3), ("Charge_Capacity(mAh)", 1e-3)),
-    "Discharging Capacity / Ah": (("discharge_capacity_mAh", 1e-3),
-                                  ("Discharge_Capacity(mAh)", 1e-3)),
-    "Step Energy / Wh": (("energy_mWh", 1e-3),),
-    "Charging Energy / Wh": (("charge_energy_mWh", 1e-3), ("Charge_Energy(mWh)", 1e-3),
+    "Step Capacity / Ah": (("capacity_mAh", 1000.0),),
+    "Charging Capacity / Ah": (("charge_capacity_mAh", 1000.0),
+                               ("Charge_Capacity(mAh)", 1000.0)),
+    "Discharging Capacity / Ah": (("discharge_capacity_mAh", 1000.0),
+                                  ("Discharge_Capacity(mAh)", 1000.0)),
+    "Step Energy / Wh": (("energy_mWh", 1000.0),),
+    "Charging Energy / Wh": (("charge_energy_mWh", 1000.0), ("Charge_Energy(mWh)", 1000.0),
                              ("Energy charge/W.h", 1.0)),
-    "Discharging Energy / Wh": (("discharge_energy_mWh", 1e-3),
-                                ("Discharge_Energy(mWh)", 1e-3), ("Energy discharge/W.h", 1.0)),
+    "Discharging Energy / Wh": (("discharge_energy_mWh", 1000.0),
+                                ("Discharge_Energy(mWh)", 1000.0), ("Energy discharge/W.h", 1.0)),
     "Surface Temperature T1 / degC": (("temperature_C", 1.0), ("T1", 1.0),
                                       ("Temperature/°C", 1.0)),
     "Frequency / Hz": (("frequency_Hz", 1.0),),
@@ -61,9 +62,9 @@ def bdf_table(measurement: Measurement) -> pd.DataFrame:
     n = len(d)
     out: dict[str, object] = {}
     for label, choices in SOURCES.items():
-        for column, factor in choices:
+        for column, divisor in choices:
             if column in d.columns:
-                out[label] = _convert(d[column], label, factor)
+                out[label] = _convert(d[column], label, divisor)
                 break
         else:
             if label in _REQUIRED:
@@ -75,13 +76,13 @@ def bdf_table(measurement: Measurement) -> pd.DataFrame:
     return pd.DataFrame(out, index=pd.RangeIndex(n))
 
 
-def _convert(values: pd.Series, label: str, factor: float):
+def _convert(values: pd.Series, label: str, divisor: float):
     if label == "Step Type":
         return values.astype(str).where(values.notna(), None).to_numpy(dtype=object)
     if label in _INTEGER:
         return pd.array(values, dtype="Int64")
     arr = values.to_numpy(dtype="float64", na_value=np.nan)
-    return arr / (1.0 / factor) if factor < 1.0 else arr * factor
+    return arr / divisor if divisor != 1.0 else arr
 
 
 def _epoch_s(start) -> float | None:
@@ -140,6 +141,9 @@ def write_bdf(measurement: Measurement, path: str | Path) -> Path:
             table.to_parquet(tmp, index=False)
     else:
         raise EchemError("a BDF file is named OUT.bdf.csv or OUT.bdf.parquet", path)
+    source = measurement.meta.get("source")
+    if source and Path(source).exists() and Path(source).resolve() == path.resolve():
+        raise EchemError("is the file being converted; give another output name", path)
     table = bdf_table(measurement)
     meta = json.dumps(bdf_metadata(measurement), indent=2, ensure_ascii=False, default=str)
 

@@ -374,23 +374,20 @@ class Store:
         added = 0
         with self._guard("storing results"), self._write() as conn, conn.begin():
             stmt = self._insert(experiments_table).values(key=key, title=str(title), first_seen=now)
-            conn.execute(stmt.on_conflict_do_update(index_elements=["key"],
-                                                    set_={"title": stmt.excluded.title}))
-            exp_id = conn.execute(sa.select(experiments_table.c.id)
-                                  .where(experiments_table.c.key == key)).scalar_one()
+            exp_id = conn.execute(stmt.on_conflict_do_update(
+                index_elements=["key"], set_={"title": stmt.excluded.title})
+                .returning(experiments_table.c.id)).scalar_one()
             for r in cells:
                 fingerprint = result_key(r)
                 stmt = self._insert(cells_table).values(
                     experiment_id=exp_id, cell_id=r.cell_id, cell_type=r.cell_type,
                     anode=r.anode, protocol=r.protocol, current_inputs_sha256=fingerprint,
                     current_software_version=software_version)
-                conn.execute(stmt.on_conflict_do_update(
+                cell = conn.execute(stmt.on_conflict_do_update(
                     index_elements=["experiment_id", "cell_id"],
                     set_={c: stmt.excluded[c] for c in (
                         "cell_type", "anode", "protocol", "current_inputs_sha256",
-                        "current_software_version")}))
-                cell = conn.execute(sa.select(cells_table.c.id).where(
-                    cells_table.c.experiment_id == exp_id, cells_table.c.cell_id == r.cell_id)).scalar_one()
+                        "current_software_version")}).returning(cells_table.c.id)).scalar_one()
                 if r.files:
                     conn.execute(self._insert(files_table).on_conflict_do_nothing(), [
                         {"cell": cell, "path": f.path, "sha256": f.sha256,
@@ -406,7 +403,8 @@ class Store:
                          "provisional": bool(provisional)}
                         for m in r.metrics]
                 if rows:
-                    stmt = self._insert(results_table).on_conflict_do_nothing().returning(results_table.c.id)
+                    stmt = (self._insert(results_table).on_conflict_do_nothing()
+                            .returning(results_table.c.id))
                     added += len(conn.execute(stmt, rows).all())
         return added
 
