@@ -15,8 +15,9 @@ from echem.results import CellResult
 
 
 def default_path() -> str:
-    """The default database: ``$ECHEM_DB`` or the default SQLite file."""
-    return store.default_url()
+    """The default database as shown to a user: ``$ECHEM_DB`` (any password as ``***``) or
+    the default SQLite file. (``connect(None)`` opens it.)"""
+    return store.redact(store.default_url())
 
 
 def connect(path: str | Path | None = None) -> store.Store:

@@ -98,7 +98,7 @@ def test_metric_fields_and_provisional_rows_in_the_server(postgres_server):  # n
         ("failure_time_h", 150.0, None, "", None, True, False)]
 
 
-def test_a_password_is_never_shown(postgres_server, tmp_path, capsys):  # noqa: F811
+def test_a_password_is_never_shown(postgres_server, tmp_path, monkeypatch, capsys):  # noqa: F811
     secret = "Zq81-never-shown"
     with postgres_server.connect() as con:
         con.execute(f"ALTER ROLE echem PASSWORD '{secret}'")
@@ -122,6 +122,14 @@ def test_a_password_is_never_shown(postgres_server, tmp_path, capsys):  # noqa: 
     assert secret not in postgres_server.log.read_text(errors="replace")
     dump = server_rows(postgres_server, url, "SELECT key, title FROM experiments")
     assert all(secret not in str(v) for v in dump)
+    # $ECHEM_DB holding the URL: the commands' help shows it without the password
+    monkeypatch.setenv("ECHEM_DB", with_password)
+    for command in (["db", "--help"], ["report", "--help"]):
+        with pytest.raises(SystemExit):
+            main(command)
+        shown = capsys.readouterr().out
+        assert secret not in shown and "echem:***@" in shown.replace("\n", "")
+    assert main(["db", "list"]) == 0 and secret not in capsys.readouterr().out
     # an unreachable server: a clean error in bounded time, password hidden
     with pytest.raises(EchemError, match="connect|refused") as err:
         store.open(f"postgresql://echem:{secret}@127.0.0.1:1/x", timeout_s=2)
