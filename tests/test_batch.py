@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from echem import batch, db, metrics, sampledata
+from echem import batch, metrics, sampledata, store
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data"
@@ -46,12 +46,13 @@ def test_run_stores_nothing_unless_given_a_store(tmp_path, monkeypatch, serial):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     monkeypatch.delenv("ECHEM_DB", raising=False)
     batch.run(SAMPLE, out=tmp_path / "out")
-    assert not db.default_path().exists()
-    with db.open_store(tmp_path / "given.sqlite") as store:
-        result = batch.run(SAMPLE, store=store)
-        rows = store.con.execute("SELECT COUNT(*) FROM results").fetchone()[0]
-    assert rows == sum(len(c.metrics) for c in result.cells) > 0
-    assert not db.default_path().exists()
+    default = Path(store.default_url())
+    assert not default.exists()
+    with store.open(tmp_path / "given.sqlite") as given:
+        result = batch.run(SAMPLE, store=given)
+        rows = given.latest()
+    assert len(rows) == sum(len(c.metrics) for c in result.cells) > 0
+    assert not default.exists()
 
 
 def test_the_result_owns_its_metrics_as_declared_once(serial):

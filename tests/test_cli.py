@@ -55,14 +55,15 @@ def test_read_bad_file_is_an_error_message_not_a_traceback(tmp_path, capsys):
 
 
 def test_db_commands(tmp_path, capsys):
-    from echem import db
+    from echem import store
     from echem.results import CellResult, FileRecord, Metric
 
     path = tmp_path / "r.sqlite"
     cells = [CellResult(f"c-{a}", "full", a, "p", metrics=[Metric("capacity_retention_pct", v, "%")],
                         files=[FileRecord(f"{a}.csv", a * 8, 1)])
              for a, v in (("Li4Ag", 72.1), ("Li9Ag4", 58.8), ("Li", 10.8))]
-    db.ingest(db.connect(path), tmp_path, cells, "0.1.0")
+    with store.open(path) as s:
+        s.ingest("exp", "exp", cells, "0.1.0")
     assert main(["db", "--db", str(path), "list"]) == 0
     listing = capsys.readouterr().out
     assert all(c.cell_id in listing for c in cells)

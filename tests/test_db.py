@@ -1,7 +1,8 @@
-"""The results database: idempotent ingest, history on changed inputs or software."""
+"""The results database (echem.store): idempotent ingest,
+history on changed inputs or software, a plain SQLite file."""
 import sqlite3
 
-from echem import db
+from echem import store
 from echem.results import CellResult, FileRecord, Metric
 
 
@@ -11,36 +12,44 @@ def _result(sha="a" * 64, r_sei=12.1):
         files=[FileRecord("eis.mpt", sha, 100, "eclab-mpt")])
 
 
-def _count(con, table):
-    return con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+def _count(path, table):
+    with sqlite3.connect(path) as con:
+        return con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
 
 
 def test_ingest_twice_changes_nothing(tmp_path):
-    con = db.connect(tmp_path / "r.sqlite")
-    assert db.ingest(con, tmp_path, [_result()], "0.1.0") == 2
-    before = {t: _count(con, t) for t in ("experiments", "cells", "files", "results")}
-    assert db.ingest(con, tmp_path, [_result()], "0.1.0") == 0
-    assert {t: _count(con, t) for t in before} == before == {
+    path = tmp_path / "r.sqlite"
+    with store.open(path) as s:
+        assert s.ingest("exp", "exp", [_result()], "0.1.0") == 2
+        before = {t: _count(path, t) for t in ("experiments", "cells", "files", "results")}
+        assert s.ingest("exp", "exp", [_result()], "0.1.0") == 0
+    assert {t: _count(path, t) for t in before} == before == {
         "experiments": 1, "cells": 1, "files": 1, "results": 2}
     # NaN is stored as NULL, not as a number
-    assert con.execute("SELECT value FROM results WHERE metric='failure_time_h'").fetchone() == (None,)
+    with sqlite3.connect(path) as con:
+        assert con.execute("SELECT value FROM results WHERE metric='failure_time_h'").fetchone() \
+            == (None,)
 
 
 def test_changed_file_or_version_keeps_history(tmp_path):
-    con = db.connect(tmp_path / "r.sqlite")
-    db.ingest(con, tmp_path, [_result()], "0.1.0")
-    db.ingest(con, tmp_path, [_result(sha="b" * 64, r_sei=13.0)], "0.1.0")
-    db.ingest(con, tmp_path, [_result(sha="b" * 64, r_sei=13.5)], "0.2.0")
-    hist = db.history(con, "c1")
-    r = hist[hist.metric == "R_SEI_ohm"]
-    assert list(r.value) == [13.5, 13.0, 12.1]
-    assert _count(con, "files") == 2
-    assert db.latest(con).loc[0, "R_SEI_ohm"] == 13.5
+    path = tmp_path / "r.sqlite"
+    with store.open(path) as s:
+        s.ingest("exp", "exp", [_result()], "0.1.0")
+        s.ingest("exp", "exp", [_result(sha="b" * 64, r_sei=13.0)], "0.1.0")
+        s.ingest("exp", "exp", [_result(sha="b" * 64, r_sei=13.5)], "0.2.0")
+        hist = s.history("c1")
+        r = hist[hist.metric == "R_SEI_ohm"]
+        assert list(r.value) == [13.5, 13.0, 12.1]
+        assert _count(path, "files") == 2
+        assert s.latest().loc[0, "R_SEI_ohm"] == 13.5
 
 
 def test_database_is_plain_sqlite(tmp_path):
     path = tmp_path / "r.sqlite"
-    db.ingest(db.connect(path), tmp_path, [_result()], "0.1.0")
+    with store.open(path) as s:
+        s.ingest("exp", "exp", [_result()], "0.1.0")
     tables = {r[0] for r in sqlite3.connect(path).execute(
         "SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"experiments", "cells", "files", "results"} <= tables
+    assert {"experiments", "cells", "files", "results", "schema_version"} <= tables
+
+

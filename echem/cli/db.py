@@ -1,20 +1,20 @@
-"""``echem db list|show CELL|compare [--db PATH]``: the lab's history across experiments."""
+"""``echem db [--db URL] list|show CELL|compare``: the lab's history across experiments."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import pandas as pd
 
-from echem import db
+from echem import store
 from echem.errors import EchemError
 
 
 def register(sub) -> None:
     p = sub.add_parser("db", help="the results database: list cells, show a cell's history, compare",
                        description="Query the results database that `echem report` fills.")
-    p.add_argument("--db", type=Path, default=None,
-                   help=f"database file (default: $ECHEM_DB or {db.default_path()})")
+    p.add_argument("--db", default=None, metavar="URL",
+                   help="database: a file path, sqlite:///PATH or postgresql://USER@HOST:PORT/DB "
+                        f"(default: $ECHEM_DB or {store.redact(store.default_url())})")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     actions.add_parser("list", help="every cell with its experiment and number of results")
     show = actions.add_parser("show", help="every result of a cell, newest first")
@@ -24,27 +24,27 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    path = args.db or db.default_path()
-    if not Path(path).exists():
-        raise EchemError("no results database here yet; run `echem report` first", path)
-    con = db.connect(path)
-    with pd.option_context("display.width", 200, "display.max_columns", 40):
+    with store.open(args.db, create=False) as s, \
+            pd.option_context("display.width", 200, "display.max_columns", 40):
         if args.action == "list":
-            print(db.cells(con).to_string(index=False))
+            print(s.cells().to_string(index=False))
         elif args.action == "show":
-            hist = db.history(con, args.cell)
+            hist = s.history(args.cell)
             if hist.empty:
-                raise EchemError(f"no cell {args.cell!r} in the database", path)
+                raise _error(s, f"no cell {args.cell!r} in the database")
             print(hist.to_string(index=False))
         else:
             from echem.compare import compare
-            latest = db.latest(con)
+            latest = s.latest()
             if latest.empty:
-                raise EchemError("the database holds no results", path)
+                raise _error(s, "the database holds no results")
             comp = compare(latest)
             print(comp.measured.to_string())
             print()
-            for s in comp.sentences:
-                print(s)
-    con.close()
+            for sentence in comp.sentences:
+                print(sentence)
     return 0
+
+
+def _error(s: store.Store, message: str) -> EchemError:
+    return EchemError(message, s.path) if s.path is not None else EchemError(f"{s.url}: {message}")

@@ -14,7 +14,9 @@ def register(sub) -> None:
                        description="Read one instrument file, print what it holds, and optionally "
                                    "convert it to CSV or Parquet in the common schema.")
     p.add_argument("file", type=Path)
-    p.add_argument("--to", choices=("csv", "parquet"), help="convert to this format")
+    p.add_argument("--to", choices=("csv", "parquet", "bdf"),
+                   help="convert to this format (bdf: Battery Data Format, -o OUT.bdf.csv or "
+                        "OUT.bdf.parquet, with OUT.bdf.*.metadata.json)")
     p.add_argument("-o", "--output", type=Path,
                    help="output path (default: FILE's name with the new suffix, in the current folder)")
     p.set_defaults(func=run)
@@ -50,9 +52,13 @@ def run(args: argparse.Namespace) -> int:
     meas = read(args.file)
     print(summary(meas))
     if args.to:
-        out = args.output or Path(args.file.name).with_suffix("." + args.to)
+        suffix = ".bdf.csv" if args.to == "bdf" else "." + args.to
+        out = args.output or Path(args.file.name).with_suffix(suffix)
         data = meas.data
-        if args.to == "csv":
+        if args.to == "bdf":
+            from echem.store import write_bdf
+            write_bdf(meas, out)
+        elif args.to == "csv":
             atomic_write(out, lambda tmp: write_csv(data, tmp))
         else:
             atomic_write(out, lambda tmp: data.to_parquet(tmp, index=False))

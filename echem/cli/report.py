@@ -6,7 +6,7 @@ import contextlib
 import sys
 from pathlib import Path
 
-from echem import batch, db, metrics
+from echem import batch, metrics, store
 
 
 def register(sub) -> None:
@@ -20,8 +20,9 @@ def register(sub) -> None:
                    help="output folder (default: ./report); replaced whole on each run")
     p.add_argument("--jobs", type=int, default=None,
                    help="cells processed in parallel (default: the number of cores)")
-    p.add_argument("--db", type=Path, default=None,
-                   help=f"results database (default: $ECHEM_DB or {db.default_path()})")
+    p.add_argument("--db", default=None, metavar="URL",
+                   help="results database: a file, sqlite:///FILE or postgresql://user@host/db "
+                        f"(default: $ECHEM_DB or {store.redact(store.default_url())})")
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
                    help="run the cells on the Dask cluster whose scheduler listens here "
                         "(e.g. tcp://10.0.0.5:8786); the workers must see the same paths")
@@ -64,8 +65,8 @@ class _Counting:
 def run(args: argparse.Namespace) -> int:
 
     progress = Progress(sys.stderr.isatty() and not args.quiet)
-    store = db.open_store(args.db)
-    counting = _Counting(store)
+    results = store.open(args.db)
+    counting = _Counting(results)
     try:
         with contextlib.ExitStack() as stack:
             executor = None if args.scheduler is None else \
@@ -73,14 +74,14 @@ def run(args: argparse.Namespace) -> int:
             result = batch.run(args.folder, out=args.output, jobs=args.jobs, executor=executor,
                                store=counting, progress=progress)
     finally:
-        store.close()
+        results.close()
     added = counting.added
 
     summary = metrics.summary_table(result.cells)
     cols = [c for c in summary.columns if c not in ("protocol",) and summary[c].notna().any()]
     print(summary[cols].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     print(f"\nwrote {args.output / 'report.html'} ({len(result.cells)} cells); "
-          f"{added} new result rows in {args.db or db.default_path()}")
+          f"{added} new result rows in {results.url}")
     if result.skipped:
         names = ", ".join(Path(p).name for p in result.skipped[:5])
         print(f"skipped {len(result.skipped)} file(s) that are no instrument export: {names}"

@@ -7,7 +7,7 @@ import contextlib
 import sys
 from pathlib import Path
 
-from echem import batch, db
+from echem import batch, store
 from echem.errors import EchemError
 
 
@@ -22,7 +22,9 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", type=Path, default=Path("report"),
                    help="report folder (default: ./report); each experiment below DIR gets its "
                         "report at the same relative place below it")
-    p.add_argument("--db", default=None, help=f"results database (default: $ECHEM_DB or {db.default_path()})")
+    p.add_argument("--db", default=None, metavar="URL",
+                   help="results database: a file, sqlite:///FILE or postgresql://user@host/db "
+                        f"(default: $ECHEM_DB or {store.redact(store.default_url())})")
     p.add_argument("--settle", type=float, default=30.0, metavar="SECONDS",
                    help="a file is taken once its size and time have not changed this long (default 30)")
     p.add_argument("--once", action="store_true", help="process what is there, then exit (for cron)")
@@ -41,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         raise EchemError("not a folder", args.folder)
     if args.settle < 0:
         raise EchemError(f"--settle must be >= 0 seconds, got {args.settle}")
-    store = db.open_store(args.db)
+    results = store.open(args.db)
 
     def log(line: str) -> None:
         print(line, flush=True)
@@ -51,11 +53,11 @@ def run(args: argparse.Namespace) -> int:
             executor = stack.enter_context(batch.cluster_executor(args.scheduler)) \
                 if args.scheduler else stack.enter_context(batch.local_executor(args.jobs))
             log(f"echem watch: watching {args.folder} (settle {args.settle:g} s), report in "
-                f"{args.output}, results in {args.db or db.default_path()}")
-            watch(args.folder, args.output, store=store, settle_s=args.settle, once=args.once,
+                f"{args.output}, results in {results.url}")
+            watch(args.folder, args.output, store=results, settle_s=args.settle, once=args.once,
                   executor=executor, poll=args.poll, log=log)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: a clean stop
         print("echem watch: stopped", file=sys.stderr)
     finally:
-        store.close()
+        results.close()
     return 0

@@ -20,6 +20,7 @@ from echem.schema import Measurement
 READER_MODULES = (
     "echem.io.biologic",
     "echem.io.neware",
+    "echem.io.bdf",
     "echem.io.btsda",
     "echem.io.impedance_text",
 )
