@@ -168,7 +168,12 @@ def _read(path: Path, fmt: str, max_member_bytes: int = MAX_MEMBER_BYTES) -> Mea
         meta["ndc_version"] = main_version
         local_clock = main_version in _NDC_LOCAL_CLOCK
     n_rows = len(raw["index"])
-    if 0 < n_rows < 0.1 * slots:  # allows up to 9 auxiliary records per data record
+    if slots == -1:
+        meta["truncated"] = True
+        meta.setdefault("warnings", []).append(
+            "truncated: the file ends inside a record; its complete records are read"
+            + _COPY_AGAIN)
+    elif 0 < n_rows < 0.1 * slots:  # allows up to 9 auxiliary records per data record
         raise CorruptFileError(f"damaged: only {n_rows} of the {slots} records of its data "
                                "section could be decoded", path)
     try:
@@ -415,9 +420,8 @@ def fastnda_columns(raw: dict, meta: dict | None = None) -> dict:
     if "total_time_s" not in cols:
         cols["total_time_s"] = _total_time_s(np.asarray(cols["step_time_s"], dtype=np.float64),
                                              np.asarray(cols["step_count"]))
-    for name in ("step_time_s", "total_time_s", "unix_time_s"):
-        if name in cols:
-            cols[name] = np.round(np.asarray(cols[name], dtype=np.float64), 6)
+    for name in ("step_time_s", "total_time_s"):  # (unix_time_s: rounded by to_schema)
+        cols[name] = np.round(np.asarray(cols[name], dtype=np.float64), 6)
     if "capacity_mAh" not in cols:
         cols["capacity_mAh"] = _net(cols, "charge_capacity_mAh", "discharge_capacity_mAh")
         cols["energy_mWh"] = _net(cols, "charge_energy_mWh", "discharge_energy_mWh")
@@ -448,11 +452,18 @@ def _total_time_s(step_time_s: np.ndarray, step_count: np.ndarray) -> np.ndarray
     n = step_time_s.size
     if n == 0:
         return step_time_s.copy()
-    keys, which = np.unique(step_count, return_inverse=True)
-    longest = np.full(len(keys), -np.inf)
-    np.fmax.at(longest, which, step_time_s)
-    longest[~np.isfinite(longest)] = 0.0
+    if n > 1 and np.all(step_count[1:] >= step_count[:-1]):  # steps in order: runs of rows
+        starts = np.flatnonzero(step_count[1:] != step_count[:-1]) + 1
+        longest = np.fmax.reduceat(step_time_s, np.concatenate(([0], starts)))
+        which = None
+    else:
+        keys, which = np.unique(step_count, return_inverse=True)
+        longest = np.full(len(keys), -np.inf)
+        np.fmax.at(longest, which, step_time_s)
+    longest[~np.isfinite(longest)] = 0.0  # a step of no finite time (fastnda: max of nulls)
     before = np.concatenate(([0.0], np.cumsum(longest[:-1])))
+    if which is None:
+        return step_time_s + np.repeat(before, np.diff(starts, prepend=0, append=n))
     return step_time_s + before[which]
 
 
@@ -532,7 +543,7 @@ def to_schema(cols: dict, meta: dict | None = None, utc: bool = True) -> pd.Data
         "step_index": np.asarray(cols["step_index"]).astype(np.int64),
         "step_time_s": np.asarray(cols["step_time_s"], dtype=np.float64),
         "status": pd.Categorical.from_codes(
-            np.searchsorted(present, codes),
+            _lookup(present, len(present))[codes],
             categories=pd.Index([str(names[c]) for c in present], dtype=object)),
         "energy_mWh": np.asarray(cols["energy_mWh"], dtype=np.float64),
     }
@@ -563,11 +574,24 @@ def to_schema(cols: dict, meta: dict | None = None, utc: bool = True) -> pd.Data
     return finalize(out)
 
 
+def _lookup(keys: np.ndarray, size: int) -> np.ndarray:
+    """A 256-entry table: code -> its position in ``keys`` (uint8 codes), int8 or wider."""
+    table = np.zeros(256, dtype=np.int8 if size < 127 else np.int16)
+    table[keys] = np.arange(size)
+    return table
+
+
 def _timestamps(unix_s: np.ndarray, utc: bool):
     """datetime64[us] of epoch seconds (tz-aware UTC when ``utc``, else naive local)."""
-    finite = np.isfinite(unix_s)
-    us = np.where(finite, np.rint(unix_s * 1e6), 0).astype(np.int64)
-    us[~finite] = np.iinfo(np.int64).min  # NaT
+    us = unix_s * 1e6
+    np.rint(us, out=us)
+    finite = np.isfinite(us)
+    if finite.all():
+        us = us.astype(np.int64)
+    else:
+        us[~finite] = 0.0
+        us = us.astype(np.int64)
+        us[~finite] = np.iinfo(np.int64).min  # NaT
     values = us.view("M8[us]")
     if not utc:
         return values
@@ -595,7 +619,7 @@ def _iso(seconds: float, utc: bool) -> str:
     stamp = pd.Timestamp(round(seconds * 1e6), unit="us").round("ms")
     if utc:
         stamp = stamp.tz_localize("UTC")
-    return stamp.isoformat()
+    return stamp.isoformat(timespec="milliseconds")
 
 
 def _start_time(data: pd.DataFrame, cols: dict, meta: dict, stated, local_clock: bool) -> None:
@@ -706,7 +730,18 @@ def _check_nda(path: Path) -> tuple[int, int]:
             if begin and size < begin + length:
                 raise CorruptFileError(f"truncated: the file has {size} bytes, its header says "
                                        f"{begin + length}{_COPY_AGAIN}", path)
+            record = _NDA_RECORD_BYTES.get(version)
+            if begin and not length and record and (size - begin) % record:
+                # the data section runs to the end of the file: it must end with a whole record
+                return version, -1
     return version, slots
+
+
+#: record bytes of the NDA versions whose header may leave the data section's length open
+#: (fastnda's record structs)
+_NDA_RECORD_BYTES = {1: 38, 2: 39, 3: 43, 4: 43, 5: 59, 6: 59, 7: 59, 8: 59, 9: 60, 10: 64,
+                     11: 69, 12: 69, 13: 69, 14: 86, 15: 69, 16: 86, 17: 86, 18: 69, 19: 68,
+                     20: 86, 22: 86, 23: 86, 24: 86, 25: 70, 27: 70}
 
 
 def _nda29_data_start(path: Path, size: int) -> int:

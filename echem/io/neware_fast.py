@@ -124,7 +124,8 @@ def _version(blob: bytes, name: str, filetype: int, versions) -> int:
 
 
 def _pages(blob: bytes, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
-    """(records of every slot, in order; bool per slot: its bit is set in the page's bitmask).
+    """(records of every slot as a (pages, slots) strided view of ``blob``; bool per slot: its
+    bit is set in the page's bitmask).
 
     As fastnda's ``bytes_to_df``: the first page is the file header, each page holds
     ``(4096 - 132 - 1) // itemsize`` slots from byte 132 and a little-endian bitmask from byte 4.
@@ -132,13 +133,30 @@ def _pages(blob: bytes, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
     npages = len(blob) // _PAGE - 1
     per_page = _ROOM // dtype.itemsize
     if npages == 0:
-        return np.zeros(0, dtype=dtype), np.zeros(0, dtype=bool)
+        return np.zeros((0, per_page), dtype=dtype), np.zeros((0, per_page), dtype=bool)
     records = np.ndarray((npages, per_page), dtype=dtype, buffer=blob, offset=_PAGE + _DATA_START,
                          strides=(_PAGE, dtype.itemsize))
     raw = np.ndarray((npages, (per_page + 7) // 8), dtype=np.uint8, buffer=blob,
                      offset=_PAGE + 4, strides=(_PAGE, 1))
-    mask = np.unpackbits(raw, axis=1, bitorder="little")[:, :per_page]
-    return records.reshape(-1), mask.reshape(-1).astype(bool)
+    mask = np.unpackbits(raw, axis=1, bitorder="little")[:, :per_page].view(bool)
+    return records, mask
+
+
+def _select(records: np.ndarray, mask: np.ndarray, name: str, prefix: int | None) -> np.ndarray:
+    """Field ``name`` of the set slots, in slot order (a copy). ``prefix``: when the set slots
+    are the first ``prefix`` slots, a slice replaces the boolean selection."""
+    field = records[name]
+    if prefix is not None:
+        return field.reshape(-1)[:prefix].copy() if field.flags.c_contiguous else \
+            np.ascontiguousarray(field).reshape(-1)[:prefix]
+    return field[mask]
+
+
+def _prefix(mask: np.ndarray) -> int | None:
+    """The number of set slots when they are exactly the first ones, else None."""
+    flat = mask.reshape(-1)
+    k = int(np.count_nonzero(flat))
+    return k if flat[:k].all() else None
 
 
 def _member(fh, zf: zipfile.ZipFile, name: str) -> bytes:
@@ -157,14 +175,39 @@ def _member(fh, zf: zipfile.ZipFile, name: str) -> bytes:
     if info.compress_type == zipfile.ZIP_STORED:
         data = raw
     else:
-        inflater = zlib.decompressobj(-15)
+        inflater = _inflater()
         try:
             data = inflater.decompress(raw, info.file_size + 1)  # never beyond the declared size
-        except zlib.error as exc:
+        except (zlib.error, _isal_error()) as exc:
             raise UnknownLayout(f"{name}: {exc}") from None
-    if len(data) != info.file_size or zlib.crc32(data) != info.CRC:
+    if len(data) != info.file_size or _crc32(data) != info.CRC:
         raise UnknownLayout(f"{name} fails its size or CRC check")
     return data
+
+
+def _inflater():
+    """A raw-deflate decompressor: isal's (fastnda's dependency, faster) where installed."""
+    try:
+        from isal import isal_zlib
+        return isal_zlib.decompressobj(-15)
+    except ImportError:  # pragma: no cover - isal comes with fastnda
+        return zlib.decompressobj(-15)
+
+
+def _isal_error() -> type:
+    try:
+        from isal import isal_zlib
+        return isal_zlib.error
+    except ImportError:  # pragma: no cover
+        return zlib.error
+
+
+def _crc32(data: bytes) -> int:
+    try:
+        from isal import isal_zlib
+        return isal_zlib.crc32(data)
+    except ImportError:  # pragma: no cover
+        return zlib.crc32(data)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,12 +223,16 @@ def _count_changes(values: np.ndarray) -> np.ndarray:
 
 def _records(data: bytes, run: bytes, step: bytes, version: int) -> dict:
     main, used = _pages(data, _MAIN)
-    index = np.flatnonzero(used).astype(np.int64) + 1  # slot number + 1, of the set slots
+    prefix = _prefix(used)
+    if prefix is not None:
+        index = np.arange(1, prefix + 1, dtype=np.int64)
+    else:
+        index = np.flatnonzero(used.reshape(-1)) + 1  # slot number + 1, of the set slots
     n = len(index)
     if n == 0:
         raise UnknownLayout("no records")
-    voltage = main["voltage"][used]
-    current = main["current"][used]
+    voltage = _select(main, used, "voltage", prefix)
+    current = _select(main, used, "current", prefix)
     if version == 16:  # 0.1 mV; current already in mA
         voltage /= np.float32(10000)
     else:  # current in A
@@ -213,58 +260,62 @@ def _records(data: bytes, run: bytes, step: bytes, version: int) -> dict:
         raise UnknownLayout("a record's step has no step entry")
     s = steps[block_step - 1]
 
-    scale = np.float32(1 / 3600) if version == 16 else np.float32(1000)
     caps = []
     for k in ("cc", "dc", "ce", "de"):
-        v = r[k].astype(np.float32)
-        caps.append(v / np.float32(3600) if version == 16 else v * scale)
+        v = np.abs(r[k].astype(np.float32))
+        caps.append(v / np.float32(3600) if version == 16 else v * np.float32(1000))
     step_time = r["step_time"].astype(np.float64) / 1000
     unix = r["unix"] + r["uts_ms"] / 1000
     cols: dict = {"index": index, "voltage_V": voltage, "current_mA": current}
     if len(vpos) == n:  # every record has its runInfo entry
+        rep = None
         cols["step_time_s"] = step_time
         cols["unix_time_s"] = unix
-        charge, discharge = np.abs(caps[0]), np.abs(caps[1])
-        c_energy, d_energy = np.abs(caps[2]), np.abs(caps[3])
-        rep = None
+        cols["charge_capacity_mAh"], cols["discharge_capacity_mAh"] = caps[0], caps[1]
+        cols["charge_energy_mWh"], cols["discharge_energy_mWh"] = caps[2], caps[3]
     else:
-        rep = np.repeat(np.arange(len(vpos)), lengths)
-        # m-th row after a block's runInfo row: m times the block's dt (fastnda's grouped cumsum)
-        m = np.arange(n) - np.repeat(vpos, lengths)
-        dt = r["dt"].astype(np.float64) / 1000
-        cdt = m * dt[rep]
+        rep = np.repeat(np.arange(len(vpos), dtype=np.int32), lengths)
+        # the m-th row after a block's runInfo row: m times the block's dt (fastnda's grouped
+        # cumsum of the forward-filled dt), and the sums of dt*I/3600 and dt*I*V/3600 over the
+        # block's rows up to it (the runInfo row's own term excluded)
+        dt_rows = (r["dt"].astype(np.float64) / 1000)[rep]
+        cdt = np.arange(n, dtype=np.float64)
+        cdt -= vpos[rep]
+        cdt *= dt_rows
         cols["step_time_s"] = step_time[rep] + cdt
         cols["unix_time_s"] = unix[rep] + cdt
-        gap = m > 0
-        # increments of the gap rows, summed within their block from its first gap row
-        inc_c = np.where(gap, dt[rep] * current.astype(np.float64) / 3600, 0.0)
-        inc_e = np.where(gap, dt[rep] * voltage.astype(np.float64) * current / 3600, 0.0)
-        inc_c, inc_e = (_block_cumsum(x, vpos, lengths) for x in (inc_c, inc_e))
-        charge = np.abs(caps[0])[rep] + np.maximum(inc_c, 0.0)
-        discharge = np.abs(caps[1])[rep] - np.minimum(inc_c, 0.0)
-        c_energy = np.abs(caps[2])[rep] + np.maximum(inc_e, 0.0)
-        d_energy = np.abs(caps[3])[rep] - np.minimum(inc_e, 0.0)
-    cols["charge_capacity_mAh"] = charge
-    cols["discharge_capacity_mAh"] = discharge
-    cols["charge_energy_mWh"] = c_energy
-    cols["discharge_energy_mWh"] = d_energy
+        del cdt
+        inc = dt_rows
+        inc *= current
+        inc /= 3600
+        inc[vpos] = 0.0
+        energy = inc * voltage
+        inc = _block_cumsum(inc, vpos, rep)
+        energy = _block_cumsum(energy, vpos, rep)
+        for i, (name, values) in enumerate((("capacity_mAh", inc), ("energy_mWh", energy))):
+            charge, discharge = caps[2 * i][rep].astype(np.float64), caps[2 * i + 1][rep]
+            charge += np.maximum(values, 0.0)
+            np.minimum(values, 0.0, out=values)
+            np.subtract(discharge, values, out=values)
+            cols[f"charge_{name}"], cols[f"discharge_{name}"] = charge, values
 
     def rows(block_values):
         return block_values if rep is None else block_values[rep]
 
-    cols["step_count"] = rows(block_step)
-    cols["cycle_count"] = rows(s["cycle"].astype(np.int64) + 1)
-    cols["step_index"] = rows(s["step_index"].astype(np.int64))
+    cols["step_count"] = rows(block_step.astype(np.uint32))
+    cols["cycle_count"] = rows((s["cycle"] + 1).astype(np.uint32))
+    cols["step_index"] = rows(s["step_index"].astype(np.uint32))
     cols["step_type"] = rows(s["step_type"])
     return cols
 
 
-def _block_cumsum(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Cumulative sums of ``values`` restarting at each of the rows ``starts`` (float64)."""
-    total = np.cumsum(values)
-    before = np.concatenate(([0.0], total))[starts]  # the sum of the rows before each block
-    total -= np.repeat(before, lengths)
-    return total
+def _block_cumsum(values: np.ndarray, starts: np.ndarray, rep: np.ndarray) -> np.ndarray:
+    """Cumulative sums of ``values`` (float64, in place) restarting at each row of ``starts``;
+    ``rep``: each row's block number."""
+    np.cumsum(values, out=values)
+    before = np.concatenate(([0.0], values))[starts]  # the sum of the rows before each block
+    values -= before[rep]
+    return values
 
 
 def _aux_columns(zf, fh, names, aux_dicts, index):
@@ -280,7 +331,7 @@ def _aux_columns(zf, fh, names, aux_dicts, index):
         blob = _member(fh, zf, f)
         _version(blob, f, 5, _AUX_VERSIONS)
         records, used = _pages(blob, _AUX)
-        a_index = np.flatnonzero(used) + 1
+        a_index = np.flatnonzero(used.reshape(-1)) + 1
         values = records["value"][used]
         aux_id = attrs.get("AuxID", -i)
         chl = attrs.get("ChlType")
