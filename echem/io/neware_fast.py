@@ -233,8 +233,8 @@ def _records(data: bytes, run: bytes, step: bytes, version: int) -> dict:
         raise UnknownLayout("no records")
     voltage = _select(main, used, "voltage", prefix)
     current = _select(main, used, "current", prefix)
-    if version == 16:  # 0.1 mV; current already in mA
-        voltage /= np.float32(10000)
+    if version == 16:  # 0.1 mV; current already in mA. (polars divides a float32 column by a
+        voltage *= np.float32(1 / 10000)  # constant as a product with its float32 reciprocal)
     else:  # current in A
         current *= np.float32(1000)
 
@@ -263,7 +263,7 @@ def _records(data: bytes, run: bytes, step: bytes, version: int) -> dict:
     caps = []
     for k in ("cc", "dc", "ce", "de"):
         v = np.abs(r[k].astype(np.float32))
-        caps.append(v / np.float32(3600) if version == 16 else v * np.float32(1000))
+        caps.append(v * np.float32(1 / 3600) if version == 16 else v * np.float32(1000))
     step_time = r["step_time"].astype(np.float64) / 1000
     unix = r["unix"] + r["uts_ms"] / 1000
     cols: dict = {"index": index, "voltage_V": voltage, "current_mA": current}
@@ -331,8 +331,8 @@ def _aux_columns(zf, fh, names, aux_dicts, index):
         blob = _member(fh, zf, f)
         _version(blob, f, 5, _AUX_VERSIONS)
         records, used = _pages(blob, _AUX)
-        a_index = np.flatnonzero(used.reshape(-1)) + 1
         values = records["value"][used]
+        a_index = np.arange(1, len(values) + 1)  # fastnda numbers the set slots, not all slots
         aux_id = attrs.get("AuxID", -i)
         chl = attrs.get("ChlType")
         if chl in AUX_CHL_MAP:
