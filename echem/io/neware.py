@@ -264,20 +264,65 @@ def _ndax_xml(path: Path, infos: list) -> dict:
     after :func:`check_ndax_archive` has capped its size; None for one that is not readable."""
     from defusedxml import ElementTree as SafeET
 
+    from echem.io.neware_fast import UnknownLayout, _member
+
     wanted = {i.filename for i in infos} & {"TestInfo.xml", "VersionInfo.xml", "Step.xml"}
     out = {}
     try:
-        with zipfile.ZipFile(path) as zf:
-            for name in wanted:
-                raw = zf.read(name)
+        with open(path, "rb") as fh, zipfile.ZipFile(fh) as zf:
+            for name in sorted(wanted):
+                try:
+                    raw = _member(fh, zf, name)  # never inflated beyond its declared size
+                except UnknownLayout as exc:
+                    raise CorruptFileError(f"archive member {exc}: damaged, or a zip bomb",
+                                           path) from exc
                 try:
                     out[name] = SafeET.fromstring(raw.decode("gb18030", errors="replace"))
                 except Exception:  # ParseError, defusedxml's entity refusals: not readable
                     out[name] = None
+    except EchemError:
+        raise
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as exc:
         raise CorruptFileError(f"the .ndax zip archive is damaged or truncated ({exc})"
                                + _COPY_AGAIN, path) from exc
     return out
+
+
+def _check_inflated_sizes(path: Path, infos: list) -> None:
+    """Inflate every member in 1 MiB pieces, discarding them, and refuse one that holds more
+    than its header declares, before fastnda (zipfile, which inflates up to 2 GiB in one call
+    whatever the declared size) reads the archive. Memory: one piece; time: at most the
+    declared sizes."""
+    from echem.io.neware_fast import _inflater
+
+    piece = 1 << 20
+    with open(path, "rb") as fh:
+        for info in infos:
+            if info.compress_type != zipfile.ZIP_DEFLATED:
+                continue
+            fh.seek(info.header_offset + 26)
+            n_name, n_extra = struct.unpack("<HH", fh.read(4))
+            fh.seek(info.header_offset + 30 + n_name + n_extra)
+            inflater, left, total = _inflater(), info.compress_size, 0
+            while left > 0 and not inflater.eof:
+                buf = fh.read(min(left, piece))
+                if not buf:
+                    break
+                left -= len(buf)
+                while buf:
+                    try:
+                        total += len(inflater.decompress(buf, piece))
+                    except Exception as exc:  # zlib.error, isal's IsalError
+                        raise CorruptFileError(f"archive member {info.filename} is damaged "
+                                               f"({exc})" + _COPY_AGAIN, path) from exc
+                    if total > info.file_size:
+                        raise CorruptFileError(
+                            f"archive member {info.filename} inflates to more than the "
+                            f"{info.file_size:,} bytes its header declares: damaged, or a zip "
+                            "bomb", path)
+                    buf = inflater.unconsumed_tail
+                    if inflater.eof:
+                        break
 
 
 def _aux_dicts(xml: dict) -> list[dict] | None:
@@ -312,6 +357,9 @@ def _ndax_raw(path: Path, meta: dict, xml: dict) -> tuple[dict, int]:
     if raw is not None:
         meta["reader"] = f"echem.io.neware_fast (ndc {version}; equal to fastnda)"
         return raw, version
+    with zipfile.ZipFile(path) as zf:
+        infos = zf.infolist()
+    _check_inflated_sizes(path, infos)
     return _fastnda_raw(path, "neware-ndax", meta), version
 
 
