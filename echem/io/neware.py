@@ -276,6 +276,8 @@ def _ndax_xml(path: Path, infos: list) -> dict:
                 except UnknownLayout as exc:
                     raise CorruptFileError(f"archive member {exc}: damaged, or a zip bomb",
                                            path) from exc
+                if name == "TestInfo.xml":
+                    out["TestInfo.xml bytes"] = raw
                 try:
                     out[name] = SafeET.fromstring(raw.decode("gb18030", errors="replace"))
                 except Exception:  # ParseError, defusedxml's entity refusals: not readable
@@ -326,9 +328,15 @@ def _check_inflated_sizes(path: Path, infos: list) -> None:
 
 
 def _aux_dicts(xml: dict) -> list[dict] | None:
-    """TestInfo.xml's aux entries as fastnda reads them (digit strings as int), in file order."""
-    root = xml.get("TestInfo.xml")
-    test = None if root is None else root.find("config/TestInfo")
+    """TestInfo.xml's aux entries as fastnda reads them (declared GB2312, decoded strictly; digit
+    strings as int), in file order; None where fastnda finds none."""
+    from defusedxml import ElementTree as SafeET
+
+    try:
+        root = SafeET.fromstring(xml["TestInfo.xml bytes"].decode("gb2312"))
+    except Exception:  # absent, not GB2312, not XML: fastnda reads no aux entries either
+        return None
+    test = root.find("config/TestInfo")
     if test is None:
         return None
     return [{k: int(v) if v.isdigit() else v for k, v in child.attrib.items()}
