@@ -21,12 +21,12 @@ fastnda_ndax = pytest.importorskip("fastnda.ndax")
 
 NDAX = corpus_files("neware", "*.ndax") + corpus_files("neware/fastnda", "*.ndax")
 F32 = 2.0 ** -23
-#: the corpus archives the decoder must claim (ndc 14 and 17), and those it leaves to fastnda
+#: the corpus archives the decoder must claim (ndc 14, 16, 17), and those it leaves to fastnda
 CLAIMED = {"123456789012_Unit27_Example_Data_File.ndax", "BTS85-36-6-5-110-20240424.ndax",
            "21_10_7_85.ndax", "TESTCELL0001-Test_Data_Collection_Ndc17.ndax",
+           "46_1_5_60_bts16.ndax",
            "Unit27_Example_Corrupt.ndax", "interp-test.ndax", "nw4-120-1-6-53.ndax"}
-DECLINED = {"46_1_5_60_bts16.ndax": "(5, 16)",  # aux of ndc 16
-            "scrubbed_ndc2.ndax": "without data, runInfo and step",  # ndc 2
+DECLINED = {"scrubbed_ndc2.ndax": "without data, runInfo and step",  # ndc 2
             "empty.ndax": "no records"}
 
 
@@ -83,7 +83,7 @@ def test_equals_fastnda_on_corpus(path):
     assert echem.read(path).meta["reader"].startswith("echem.io.neware_fast")
 
 
-def test_claims_every_ndc_14_and_17_archive_of_the_corpus():
+def test_claims_every_ndc_14_16_17_archive_of_the_corpus():
     if not NDAX:
         pytest.skip("../shared/corpus is absent")
     claimed = set()
@@ -121,8 +121,7 @@ def _clear_bits(blob: bytes, slots: list[int], per_page: int) -> bytes:
 
 
 def test_ndc16_without_aux_equals_fastnda(tmp_path, corpus):
-    """ndc 16 (voltage in 0.1 mV, capacities in mA s): the bts16 archive less its ndc-16 aux
-    member, which the decoder leaves to fastnda."""
+    """ndc 16 (voltage in 0.1 mV, capacities in mA s) without its aux member."""
     src = corpus / "neware" / "fastnda" / "46_1_5_60_bts16.ndax"
     p = _rewrite(src, tmp_path / "ndc16.ndax", lambda n, b: None if n == "data_1.ndc" else b)
     assert_equals_fastnda(_decode(p), _reference(p))

@@ -8,9 +8,10 @@ this module in numpy). It decodes the pages with numpy strided views instead of 
 joins runInfo, step and aux members by array indexing; no polars is imported.
 
 Members (ndc version, file type) handled: ``data.ndc`` (14|16|17, 1), ``data_runInfo.ndc``
-(14|16|17, 18), ``data_step.ndc`` (14|16|17, 7) and aux members (14|17, 5: one float per record).
-Anything else (other versions, aux of ndc 16, a first record without runInfo, a step without a
-step entry, no records) raises :class:`UnknownLayout`, and the caller uses fastnda.
+(14|16|17, 18), ``data_step.ndc`` (14|16|17, 7) and aux members (14|17, 5: one float per record;
+16, 5: voltage and temperature). Anything else (other versions, a first record without runInfo,
+a step without a step entry, no records) raises :class:`UnknownLayout`, and the caller uses
+fastnda.
 
 Units are fastnda's: ``voltage_V`` V, ``current_mA`` mA, ``step_time_s`` s, ``unix_time_s`` s
 since the epoch (UTC: the runInfo records hold epoch seconds), capacities mAh, energies mWh.
@@ -55,7 +56,9 @@ _STEP = {14: _fields(["cycle", "step_index", "step_type"], ["<u4", "<u4", "u1"],
          16: _fields(["cycle", "step_index", "step_type"], ["<u4", "<u4", "u1"], [0, 4, 24], 100)}
 _STEP[17] = _STEP[16]
 _AUX = _fields(["value"], ["<f4"], [0], 4)
-_AUX_VERSIONS = (14, 17)
+# ndc 16 aux records (first record byte 0x65): voltage in 0.1 mV, temperature in 0.1 degC
+_AUX16 = _fields(["voltage", "temperature"], ["<f4", "<i2"], [1, 5], 7)
+_AUX_VERSIONS = (14, 16, 17)
 
 #: Neware aux channel type (TestInfo.xml ``ChlType``) -> fastnda's column suffix (its AUX_CHL_MAP)
 AUX_CHL_MAP: dict[int, str] = {
@@ -329,26 +332,38 @@ def _aux_columns(zf, fh, names, aux_dicts, index):
     n = len(index)
     for i, (f, attrs) in enumerate(zip(files, aux_dicts)):
         blob = _member(fh, zf, f)
-        _version(blob, f, 5, _AUX_VERSIONS)
-        records, used = _pages(blob, _AUX)
-        values = records["value"][used]
-        a_index = np.arange(1, len(values) + 1)  # fastnda numbers the set slots, not all slots
+        version = _version(blob, f, 5, _AUX_VERSIONS)
         aux_id = attrs.get("AuxID", -i)
-        chl = attrs.get("ChlType")
-        if chl in AUX_CHL_MAP:
-            scale = AUX_CHL_SCALE.get(chl, 1)
-            if scale != 1:
-                values = values * np.float32(scale)
-            name = f"aux{aux_id}_{AUX_CHL_MAP[chl]}"
-        else:
-            name = f"aux{aux_id}_?"
-        if len(values) == n:  # fastnda joins by position when the lengths agree
-            col = values.copy()
-        else:
-            col = np.full(n, np.nan, dtype=np.float32)
-            pos = np.searchsorted(a_index, index)
-            ok = pos < len(a_index)
-            ok[ok] = a_index[pos[ok]] == index[ok]
-            col[ok] = values[pos[ok]]
-        out.append((name, col))
+        if version == 16:  # fastnda's read_ndc_aux_16: named columns, all-zero ones left out
+            if len(blob) > _PAGE + _DATA_START and blob[_PAGE + _DATA_START] != 0x65:
+                raise UnknownLayout(f"{f}: an ndc 16 aux layout fastnda does not know either")
+            records, used = _pages(blob, _AUX16)
+            voltage = records["voltage"][used] * np.float32(1 / 10000)
+            temperature = records["temperature"][used].astype(np.float32) * np.float32(0.1)
+            named = [(f"aux{aux_id}_voltage_V", voltage),
+                     (f"aux{aux_id}_temperature_degC", temperature)]
+            named = [(name, v) for name, v in named if np.any(v != 0)]
+        else:  # fastnda's read_ndc_aux_6: one float, named by TestInfo's channel type
+            records, used = _pages(blob, _AUX)
+            values = records["value"][used]
+            chl = attrs.get("ChlType")
+            if chl in AUX_CHL_MAP:
+                scale = AUX_CHL_SCALE.get(chl, 1)
+                if scale != 1:
+                    values = values * np.float32(scale)
+                named = [(f"aux{aux_id}_{AUX_CHL_MAP[chl]}", values)]
+            else:
+                named = [(f"aux{aux_id}_?", values)]
+        count = int(np.count_nonzero(used))
+        a_index = np.arange(1, count + 1)  # fastnda numbers the set slots, not all slots
+        for name, values in named:
+            if count == n:  # fastnda joins by position when the lengths agree
+                col = values.copy()
+            else:
+                col = np.full(n, np.nan, dtype=np.float32)
+                pos = np.searchsorted(a_index, index)
+                ok = pos < len(a_index)
+                ok[ok] = a_index[pos[ok]] == index[ok]
+                col[ok] = values[pos[ok]]
+            out.append((name, col))
     return out
