@@ -1,81 +1,103 @@
 """Neware BTS binary files: ``.nda`` (BTS 7 and 9) and ``.ndax`` (BTS 8, a zip archive).
 
-The records are decoded by NewareNDA (:func:`_raw_frame`); this module recognises the files by
-content, checks them for truncation before NewareNDA sees them, turns NewareNDA's errors into the
-project's typed errors, and converts NewareNDA's DataFrame to the common schema (:func:`to_schema`).
+The records are decoded by fastnda (every NDA version it reads: 1 to 29, 129, 130; every ndc
+layout of an ndax), except the ndax layouts :mod:`echem.io.neware_fast` decodes faster (ndc 14,
+16, 17: the archives BTS 8 writes today), whose output equals fastnda's. This module recognises
+the files by content, checks them (truncation of an nda, member sizes of an ndax archive, before
+anything inflates them), turns fastnda's errors into the project's typed errors, numbers cycles
+and adds the test time as ``fastnda.read`` does (:func:`fastnda_columns`), and converts the
+result to the common schema (:func:`to_schema`).
 
-NewareNDA columns and where they go (units as NewareNDA gives them):
+fastnda column (unit)           common schema
+=============================== ====================================================================
+``total_time_s`` (s)            ``time_s`` (from ``step_time_s`` where the file has no test time:
+                                each step starts where the longest record of the step before ended)
+``voltage_V`` (V)               ``voltage_V``
+``current_mA`` (mA)             ``current_mA`` (Neware's sign already is: positive while charging)
+``capacity_mAh`` (mAh, net)     ``capacity_mAh`` = its absolute value (charge of the step, >= 0)
+``cycle_count``                 ``cycle``: fastnda's "chg" numbering (a charge after a discharge
+                                starts a cycle), from 1
+``step_count``                  ``step``: running index, new at every change
+``step_type`` (Neware code)     ``step_type`` via :data:`STEP_TYPE_NAMES` and
+                                :data:`STATUS_TO_STEP_TYPE`; Neware's name kept as ``status``
+aux ``..._temperature_degC``,   ``temperature_C``, ``aux_voltage_V`` (the first aux channel of the
+``..._voltage_V``               kind; further channels ``aux<ch>_temperature_C``, ``aux<ch>_voltage_V``)
+``unix_time_s`` (s)             ``Timestamp``: UTC (tz-aware) where the file holds epoch seconds,
+                                else the BTS computer's local time (naive), with a warning
+``index``, ``step_index``,      kept with these names after the schema columns
+``step_time_s``, ``energy_mWh``
+=============================== ====================================================================
 
-=========================== =====================================================================
-NewareNDA                   common schema
-=========================== =====================================================================
-``Time`` (s)                ``time_s``: ``Time`` is the time since the start of the *step* in
-                            BTS 7/8 files and the time since the start of the *test* in BTS 9
-                            files; step time is turned into test time (see :func:`total_time_s`).
-                            ``Time`` itself is kept.
-``Voltage`` (V)             ``voltage_V``
-``Current(mA)``             ``current_mA`` (Neware's sign already is: positive while charging)
-``Charge_Capacity(mAh)``,   ``capacity_mAh`` = abs(charge) + abs(discharge) capacity of the step
-``Discharge_Capacity(mAh)`` (BTS 9.0 writes discharge capacity as negative numbers); both kept
-``Cycle``                   ``cycle`` (NewareNDA's cycle number, "charge first", from 1)
-``Step``                    ``step``: running index, new at every change of NewareNDA's ``Step``
-``Status``                  ``step_type`` via :data:`STATUS_TO_STEP_TYPE`; ``Status`` kept
-``Index``, ``Step_Index``,  kept with their names after the schema columns
-``*_Energy(mWh)``,
-``Timestamp``, ``T1``, ...
-=========================== =====================================================================
+``meta["start_time"]`` is the instant ``time_s`` counts from (ISO 8601; with ``+00:00`` when
+UTC), so that ``start_time + time_s`` is the ``Timestamp`` column. Where the file states its
+start in local time as well (TestInfo.xml of an ndax, the header of NDA 8-29), the file's UTC
+offset is the difference (``meta["utc_offset"]``, to 15 minutes) and the statement is kept as
+``meta["start_time_stated"]``.
 """
 from __future__ import annotations
 
 import logging
 import mmap
 import struct
+import threading
 import warnings
-import xml.etree.ElementTree as ET
 import zipfile
+import zlib
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from echem.errors import CorruptFileError, EchemError, UnsupportedFileError
-from echem.schema import STEP_TYPES, Measurement, finalize, step_type_dtype
+from echem.schema import STEP_TYPES, Measurement, finalize, running_step, step_type_dtype
 
-#: Neware's step status (as NewareNDA names it) -> the schema's ``step_type``. A status the
-#: schema has no exact kind for (constant resistance, CPCV, pulse, simulation, pause, control
-#: and cycle marker rows) maps to "other"; the ``Status`` column keeps Neware's own name.
+#: Neware step type code (as fastnda's STEP_TYPE_MAP numbers them) -> Neware's name
+STEP_TYPE_NAMES: dict[int, str] = {
+    0: "Undefined", 1: "CC_Chg", 2: "CC_DChg", 3: "CV_Chg", 4: "Rest", 5: "Cycle", 6: "End",
+    7: "CCCV_Chg", 8: "CP_DChg", 9: "CP_Chg", 10: "CR_DChg", 11: "CR_Chg", 12: "IR", 13: "Pause",
+    16: "Pulse", 17: "SIM", 18: "PCCCV_Chg", 19: "CV_DChg", 20: "CCCV_DChg", 21: "Control",
+    22: "OCV", 23: "SubStep", 24: "Follow", 25: "Ramp", 26: "CPCV_DChg", 27: "CPCV_Chg",
+    28: "CRCV_DChg", 29: "CRCV_Chg", 30: "CyclicVoltammetry",
+}
+
+#: step type code -> 1 charge, 0 discharge (fastnda's CHARGE_DISCHARGE_MAP; others: neither)
+CHARGE_DISCHARGE: dict[int, int] = {1: 1, 2: 0, 3: 1, 7: 1, 8: 0, 9: 1, 10: 0, 11: 1, 18: 1,
+                                    19: 0, 20: 0, 26: 0, 27: 1, 28: 0, 29: 1}
+
+#: Neware's step type name -> the schema's ``step_type``. A kind the schema has no exact name for
+#: (constant resistance, CPCV, pulse, simulation, pause, control, ramp, CV scans, marker rows)
+#: maps to "other"; the ``status`` column keeps Neware's own name.
 STATUS_TO_STEP_TYPE: dict[str, str] = {
-    "Rest": "rest",
-    "CC_Chg": "cc_charge",
-    "CC_DChg": "cc_discharge",
-    "CV_Chg": "cv_charge",
-    "CV_DChg": "cv_discharge",
-    "CCCV_Chg": "cccv_charge",
-    "CCCV_DChg": "cccv_discharge",
-    "CP_Chg": "cp_charge",
-    "CP_DChg": "cp_discharge",
-    "OCV": "ocv",
-    "CR_DChg": "other",
-    "CPCV_Chg": "other",
-    "CPCV_DChg": "other",
-    "Pulse": "other",
-    "SIM": "other",
-    "Pause": "other",
-    "Control": "other",
-    "Cycle": "other",
+    "Rest": "rest", "CC_Chg": "cc_charge", "CC_DChg": "cc_discharge", "CV_Chg": "cv_charge",
+    "CV_DChg": "cv_discharge", "CCCV_Chg": "cccv_charge", "CCCV_DChg": "cccv_discharge",
+    "CP_Chg": "cp_charge", "CP_DChg": "cp_discharge", "OCV": "ocv",
 }
 
 #: members a BTS 8 .ndax archive holds
 NDAX_MEMBERS = frozenset({"data.ndc", "Step.xml", "TestInfo.xml", "VersionInfo.xml",
                           "EditStep.xml", "data_step.ndc", "data_runInfo.ndc"})
 
-#: NewareNDA columns that become schema columns under another name and are not kept
-_MAPPED = ("Voltage", "Current(mA)", "Cycle", "Step")
+#: Archive caps, checked on the central directory before any member is inflated: uncompressed
+#: bytes per data (.ndc and other) member and per XML member, uncompressed bytes of all members,
+#: and the compression ratio allowed to a member larger than RATIO_FREE_BYTES (Neware's record
+#: pages compress 2-10x; an empty page much more, hence the allowance for small members).
+MAX_MEMBER_BYTES = 1 << 30
+MAX_XML_BYTES = 16 << 20
+MAX_ARCHIVE_BYTES = 4 << 30
+MAX_RATIO = 200
+RATIO_FREE_BYTES = 16 << 20
 
-_NDA29_RECORD = 86
-_DEPRECATIONS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
+#: NDA versions whose records hold the BTS computer's local clock time (year, month, ... fields,
+#: or no clock at all: the stated local start plus the test time); the others hold epoch seconds
+_NDA_LOCAL_CLOCK = frozenset({1, 2, 3, 4, 26, 28, 29})
+#: ndc versions of data.ndc whose records hold the local clock time (the others: runInfo epochs)
+_NDC_LOCAL_CLOCK = frozenset({1, 2, 3, 4, 5, 7})
 
 _COPY_AGAIN = "; copy the file again from the BTS computer (after the test has finished)"
+_NO_OFFSET = ("the file states no UTC offset: its time stamps and start time are the BTS "
+              "computer's local time (no time zone)")
+_FASTNDA_LOCK = threading.Lock()  # fastnda's warnings and log records are caught per call
 
 
 # ---------------------------------------------------------------------------------- sniffing
@@ -90,7 +112,8 @@ def sniff_ndax(head: bytes, path: Path) -> bool:
 
     Another zip (an XLSX, any other archive) is not one. A damaged ndax whose central directory
     cannot be read is still recognised by the member names in its first local headers, so that
-    it ends as a CorruptFileError rather than as an unknown format.
+    it ends as a CorruptFileError rather than as an unknown format. Only the central directory
+    is read here, nothing is inflated.
     """
     if not head.startswith(b"PK\x03\x04"):
         return False
@@ -119,113 +142,292 @@ def read_nda(path: str | Path) -> Measurement:
     return _read(Path(path), "neware-nda")
 
 
-def read_ndax(path: str | Path) -> Measurement:
-    """Read a BTS 8 ``.ndax`` archive into a Measurement (see the module docstring for columns)."""
-    return _read(Path(path), "neware-ndax")
+def read_ndax(path: str | Path, max_member_bytes: int = MAX_MEMBER_BYTES) -> Measurement:
+    """Read a BTS 8 ``.ndax`` archive into a Measurement (see the module docstring for columns).
+
+    ``max_member_bytes``: the largest uncompressed data member accepted (see
+    :func:`check_ndax_archive`); raise it for a genuine archive beyond 1 GiB.
+    """
+    return _read(Path(path), "neware-ndax", max_member_bytes)
 
 
-def _read(path: Path, fmt: str) -> Measurement:
+def _read(path: Path, fmt: str, max_member_bytes: int = MAX_MEMBER_BYTES) -> Measurement:
     meta: dict = {"instrument": "Neware BTS", "format": fmt, "source": str(path)}
-    slots = 0
     if fmt == "neware-nda":
         version, slots = _check_nda(path)
         meta["nda_version"] = version
+        local_clock = version in _NDA_LOCAL_CLOCK
+        stated = _nda_metadata(path, meta)
+        raw = _fastnda_raw(path, fmt, meta)
     else:
-        meta.update(_ndax_info(path))
-    frame = _raw_frame(path, fmt, meta)  # a DataFrame, or the fast reader's dict of its columns
-    n_rows = len(frame) if isinstance(frame, pd.DataFrame) else len(frame["Index"])
-    if n_rows == 0:
-        raise CorruptFileError("NewareNDA found no data records in it; the file may be damaged "
-                               "or the test may have recorded nothing", path)
-    if n_rows < 0.1 * slots:  # allows up to 9 auxiliary records per data record
+        slots = 0
+        infos = check_ndax_archive(path, max_member_bytes)
+        xml = _ndax_xml(path, infos)
+        stated = _ndax_info(xml, meta)
+        raw, main_version = _ndax_raw(path, meta, xml)
+        meta["ndc_version"] = main_version
+        local_clock = main_version in _NDC_LOCAL_CLOCK
+    n_rows = len(raw["index"])
+    if slots == -1:
+        meta["truncated"] = True
+        meta.setdefault("warnings", []).append(
+            "truncated: the file ends inside a record; its complete records are read"
+            + _COPY_AGAIN)
+    elif 0 < n_rows < 0.1 * slots:  # allows up to 9 auxiliary records per data record
         raise CorruptFileError(f"damaged: only {n_rows} of the {slots} records of its data "
                                "section could be decoded", path)
-    if fmt == "neware-nda":
-        meta.update(_nda_metadata(path))
     try:
-        data = to_schema(frame, meta)
-    except (KeyError, ValueError, TypeError) as exc:
-        raise CorruptFileError(f"NewareNDA's output could not be put in the common schema: "
+        cols = fastnda_columns(raw, meta)
+        data = to_schema(cols, meta, utc=not local_clock)
+    except (KeyError, ValueError, TypeError, IndexError) as exc:
+        raise CorruptFileError(f"the decoded records could not be put in the common schema: "
                                f"{type(exc).__name__}: {exc}", path) from exc
-    if "start_time" not in meta and "Timestamp" in data and pd.notna(data["Timestamp"].iloc[0]):
-        # the clock time of the first record, less the test time it was taken at
-        first = data.iloc[0]
-        start = pd.Timestamp(first["Timestamp"]) - pd.Timedelta(seconds=float(first["time_s"]))
-        meta["start_time"] = start.round("ms").isoformat()
+    _start_time(data, cols, meta, stated, local_clock)
+    if n_rows == 0:
+        meta.setdefault("warnings", []).append(
+            "the file holds no records yet (a test that has just started?): empty measurement")
     return Measurement(data=data, meta=meta)
 
 
-def _raw_frame(path: Path, fmt: str, meta: dict) -> pd.DataFrame | dict:
-    """The DataFrame ``NewareNDA.read(path)`` returns, and ``meta["reader"]`` naming who made it.
+# ---------------------------------------------------------------------------------- ndax archive
 
-    Record layouts that :mod:`echem.io.neware_fast` knows are decoded there with numpy (equal to
-    NewareNDA's output, column by column, on every corpus file) and come as that frame's columns
-    (a dict name -> array, see ``neware_fast.read_columns_layout``), which :func:`to_schema`
-    takes without building the frame; any other layout goes to NewareNDA itself.
+def check_ndax_archive(path: Path, max_member_bytes: int = MAX_MEMBER_BYTES) -> list:
+    """The archive's members (``zipfile.ZipInfo``), checked against zip bombs before inflating.
+
+    Refused (CorruptFileError naming the member): a member whose declared uncompressed size is
+    over ``max_member_bytes`` (XML members: over :data:`MAX_XML_BYTES`), all members together
+    over :data:`MAX_ARCHIVE_BYTES`, a member over :data:`RATIO_FREE_BYTES` compressed more than
+    :data:`MAX_RATIO` times, members whose compressed data overlap or lie outside the file, an
+    encryption or compression method Neware does not use. Inflating later never goes beyond a
+    member's declared size (zipfile stops there, and so does :mod:`echem.io.neware_fast`), so
+    these checks bound the memory a read takes.
     """
-    import NewareNDA
+    size = path.stat().st_size
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            with open(path, "rb") as fh:
+                spans = [(_data_span(fh, info, size), info) for info in infos]
+    except EchemError:
+        raise
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError,
+            struct.error) as exc:
+        raise CorruptFileError(f"the .ndax zip archive is damaged or truncated ({exc})"
+                               + _COPY_AGAIN, path) from exc
+    total = 0
+    for (start, end), info in spans:
+        name = info.filename
+        cap = MAX_XML_BYTES if name.lower().endswith(".xml") else max_member_bytes
+        what = "metadata" if cap == MAX_XML_BYTES else "data"
+        if info.file_size > cap:
+            raise CorruptFileError(
+                f"archive member {name} would inflate to {info.file_size:,} bytes, over the "
+                f"{cap:,} allowed for a {what} member: a zip bomb or not a Neware archive"
+                + ("" if what == "metadata" else
+                   " (raise max_member_bytes of read_ndax for a genuine larger archive)"), path)
+        if info.file_size > RATIO_FREE_BYTES and info.file_size > MAX_RATIO * info.compress_size:
+            raise CorruptFileError(
+                f"archive member {name} is compressed {info.file_size / max(info.compress_size, 1):,.0f}"
+                f" times ({info.compress_size:,} -> {info.file_size:,} bytes), over the "
+                f"{MAX_RATIO} allowed: a zip bomb", path)
+        if info.flag_bits & 1 or info.compress_type not in (zipfile.ZIP_STORED,
+                                                             zipfile.ZIP_DEFLATED):
+            raise CorruptFileError(f"archive member {name} is encrypted or compressed with "
+                                   f"method {info.compress_type}, which Neware does not use", path)
+        total += info.file_size
+    if total > MAX_ARCHIVE_BYTES:
+        raise CorruptFileError(f"the archive's members would inflate to {total:,} bytes, over "
+                               f"the {MAX_ARCHIVE_BYTES:,} allowed: a zip bomb", path)
+    ordered = sorted(spans, key=lambda s: s[0])
+    for ((_, end), a), ((start, _), b) in zip(ordered, ordered[1:]):
+        if start < end:
+            raise CorruptFileError(f"archive members {a.filename} and {b.filename} share their "
+                                   "compressed data (overlapping entries: a zip bomb)", path)
+    return infos
 
+
+def _data_span(fh, info, size: int) -> tuple[int, int]:
+    """(first byte, end) of a member's local header and compressed data in the file."""
+    fh.seek(info.header_offset)
+    head = fh.read(30)
+    if len(head) < 30 or head[:4] != b"PK\x03\x04":
+        raise zipfile.BadZipFile(f"no local header for member {info.filename}")
+    n_name, n_extra = struct.unpack("<HH", head[26:30])
+    end = info.header_offset + 30 + n_name + n_extra + info.compress_size
+    if end > size:
+        raise zipfile.BadZipFile(f"member {info.filename} runs past the end of the file")
+    return info.header_offset, end
+
+
+def _ndax_xml(path: Path, infos: list) -> dict:
+    """The parsed XML members Neware writes (TestInfo, VersionInfo, Step), each inflated only
+    after :func:`check_ndax_archive` has capped its size; None for one that is not readable."""
+    from defusedxml import ElementTree as SafeET
+
+    from echem.io.neware_fast import UnknownLayout, _member
+
+    wanted = {i.filename for i in infos} & {"TestInfo.xml", "VersionInfo.xml", "Step.xml"}
+    out = {}
+    try:
+        with open(path, "rb") as fh, zipfile.ZipFile(fh) as zf:
+            for name in sorted(wanted):
+                try:
+                    raw = _member(fh, zf, name)  # never inflated beyond its declared size
+                except UnknownLayout as exc:
+                    raise CorruptFileError(f"archive member {exc}: damaged, or a zip bomb",
+                                           path) from exc
+                if name == "TestInfo.xml":
+                    out["TestInfo.xml bytes"] = raw
+                try:
+                    out[name] = SafeET.fromstring(raw.decode("gb18030", errors="replace"))
+                except Exception:  # ParseError, defusedxml's entity refusals: not readable
+                    out[name] = None
+    except EchemError:
+        raise
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as exc:
+        raise CorruptFileError(f"the .ndax zip archive is damaged or truncated ({exc})"
+                               + _COPY_AGAIN, path) from exc
+    return out
+
+
+def _check_inflated_sizes(path: Path, infos: list) -> None:
+    """Inflate every member in 1 MiB pieces, discarding them, and refuse one that holds more
+    than its header declares, before fastnda (zipfile, which inflates up to 2 GiB in one call
+    whatever the declared size) reads the archive. Memory: one piece; time: at most the
+    declared sizes."""
+    from echem.io.neware_fast import _inflater
+
+    piece = 1 << 20
+    with open(path, "rb") as fh:
+        for info in infos:
+            if info.compress_type != zipfile.ZIP_DEFLATED:
+                continue
+            fh.seek(info.header_offset + 26)
+            n_name, n_extra = struct.unpack("<HH", fh.read(4))
+            fh.seek(info.header_offset + 30 + n_name + n_extra)
+            inflater, left, total = _inflater(), info.compress_size, 0
+            while left > 0 and not inflater.eof:
+                buf = fh.read(min(left, piece))
+                if not buf:
+                    break
+                left -= len(buf)
+                while buf:
+                    try:
+                        total += len(inflater.decompress(buf, piece))
+                    except Exception as exc:  # zlib.error, isal's IsalError
+                        raise CorruptFileError(f"archive member {info.filename} is damaged "
+                                               f"({exc})" + _COPY_AGAIN, path) from exc
+                    if total > info.file_size:
+                        raise CorruptFileError(
+                            f"archive member {info.filename} inflates to more than the "
+                            f"{info.file_size:,} bytes its header declares: damaged, or a zip "
+                            "bomb", path)
+                    buf = inflater.unconsumed_tail
+                    if inflater.eof:
+                        break
+
+
+def _aux_dicts(xml: dict) -> list[dict] | None:
+    """TestInfo.xml's aux entries as fastnda reads them (declared GB2312, decoded strictly; digit
+    strings as int), in file order; None where fastnda finds none."""
+    from defusedxml import ElementTree as SafeET
+
+    try:
+        root = SafeET.fromstring(xml["TestInfo.xml bytes"].decode("gb2312"))
+    except Exception:  # absent, not GB2312, not XML: fastnda reads no aux entries either
+        return None
+    test = root.find("config/TestInfo")
+    if test is None:
+        return None
+    return [{k: int(v) if v.isdigit() else v for k, v in child.attrib.items()}
+            for child in test if "aux" in child.tag.lower()]
+
+
+def _ndax_raw(path: Path, meta: dict, xml: dict) -> tuple[dict, int]:
+    """The record columns of the archive (fastnda's read_ndax) and its data.ndc version."""
     from echem.io import neware_fast
 
     try:
-        frame, layout = neware_fast.read_columns_layout(path)
-    except neware_fast.UnknownLayout as exc:
-        meta["reader"] = f"NewareNDA {NewareNDA.__version__.lstrip('v')}"
-        meta["fast_path_declined"] = str(exc)
-        return _newarenda_read(path, fmt, meta)
-    meta["reader"] = (f"echem.io.neware_fast ({neware_fast.LAYOUT_NAMES.get(layout, layout)}; "
-                      f"equal to NewareNDA {NewareNDA.__version__.lstrip('v')})")
-    return frame
-
-
-def _newarenda_read(path: Path, fmt: str, meta: dict) -> pd.DataFrame:
-    """``NewareNDA.read`` with its default arguments, chosen by content rather than extension.
-
-    NewareNDA's log records of level WARNING and above and Python warnings go to
-    ``meta["warnings"]`` instead of the terminal; its errors become the project's typed errors.
-    ndax archives are extracted by NewareNDA into a temporary folder of the system, never next
-    to the input.
-    """
-    from NewareNDA import NewareNDA as nda_module
-
-    logger = logging.getLogger("newarenda")
-    handler = _ListHandler()
-    saved = (logger.level, logger.propagate)
-    logger.addHandler(handler)
-    logger.setLevel(logging.WARNING)
-    logger.propagate = False
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            if fmt == "neware-nda":
-                frame = nda_module.read_nda(str(path), True, "chg")
-            else:
-                frame = nda_module.read_ndax(str(path), True, "chg")
-    except NotImplementedError as exc:
-        raise UnsupportedFileError(f"a Neware {fmt[7:]} layout NewareNDA does not read yet "
-                                   f"({exc}); export it from BTSDA as CSV/XLSX instead",
-                                   path) from exc
-    except (zipfile.BadZipFile, zipfile.LargeZipFile) as exc:
+        with open(path, "rb") as fh, zipfile.ZipFile(fh) as zf:
+            head = _member_head(zf, "data.ndc")
+            version = head[2] if len(head) >= 3 else -1
+            try:
+                raw = neware_fast.read_raw(zf, fh, _aux_dicts(xml))
+            except neware_fast.UnknownLayout as exc:
+                meta["fast_path_declined"] = str(exc)
+                raw = None
+    except KeyError as exc:
+        raise UnsupportedFileError("a zip archive with Neware files but no data.ndc: not an "
+                                   ".ndax fastnda can read", path) from exc
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as exc:
         raise CorruptFileError(f"the .ndax zip archive is damaged or truncated ({exc})"
                                + _COPY_AGAIN, path) from exc
-    except EchemError:
-        raise
-    except MemoryError:
-        raise
-    except Exception as exc:  # struct.error, KeyError, IndexError, ValueError, EOFError, ...
-        raise CorruptFileError(f"NewareNDA could not decode the records ({type(exc).__name__}: "
-                               f"{exc}); the file is damaged or truncated", path) from exc
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(saved[0])
-        logger.propagate = saved[1]
-    # deprecations concern NewareNDA's code, not the file: left out
-    messages = handler.messages + [
-        str(w.message) for w in caught
-        if not issubclass(w.category, _DEPRECATIONS)]
+    if raw is not None:
+        meta["reader"] = f"echem.io.neware_fast (ndc {version}; equal to fastnda)"
+        return raw, version
+    with zipfile.ZipFile(path) as zf:
+        infos = zf.infolist()
+    _check_inflated_sizes(path, infos)
+    return _fastnda_raw(path, "neware-ndax", meta), version
+
+
+def _member_head(zf: zipfile.ZipFile, name: str) -> bytes:
+    """The first bytes of a member (its ndc file type and version), inflated no further."""
+    with zf.open(name) as member:
+        return member.read(4)
+
+
+# ---------------------------------------------------------------------------------- fastnda
+
+def _fastnda_raw(path: Path, fmt: str, meta: dict) -> dict:
+    """fastnda's ``read_nda`` / ``read_ndax`` (the records before ``fastnda.read`` numbers
+    cycles and adds the test time) as a dict of numpy arrays; ``meta["reader"]`` names it.
+
+    Chosen by content rather than extension (``fastnda.read`` goes by the extension). fastnda's
+    log records of level WARNING and above and its Python warnings go to ``meta["warnings"]``;
+    its errors become the project's typed errors.
+    """
+    import fastnda
+    from fastnda.nda import read_nda as fastnda_nda
+    from fastnda.ndax import read_ndax as fastnda_ndax
+
+    meta["reader"] = f"fastnda {fastnda.__version__}"
+    logger = logging.getLogger("fastnda")
+    handler = _ListHandler()
+    with _FASTNDA_LOCK:
+        saved = (logger.level, logger.propagate)
+        logger.addHandler(handler)
+        logger.setLevel(logging.WARNING)
+        logger.propagate = False
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                frame = fastnda_nda(path) if fmt == "neware-nda" else fastnda_ndax(path)
+                cols = {name: frame[name].to_numpy() for name in frame.columns}
+        except NotImplementedError as exc:
+            raise UnsupportedFileError(f"a Neware {fmt[7:]} layout fastnda does not read yet "
+                                       f"({exc}); export it from BTSDA as CSV/XLSX instead",
+                                       path) from exc
+        except (zipfile.BadZipFile, zipfile.LargeZipFile) as exc:
+            raise CorruptFileError(f"the .ndax zip archive is damaged or truncated ({exc})"
+                                   + _COPY_AGAIN, path) from exc
+        except EchemError:
+            raise
+        except MemoryError as exc:
+            raise CorruptFileError("the records do not fit in memory: the file is damaged or "
+                                   "far larger than a Neware test", path) from exc
+        except Exception as exc:  # EOFError, ValueError, KeyError, polars errors, ...
+            raise CorruptFileError(f"fastnda could not decode the records ({type(exc).__name__}: "
+                                   f"{exc}); the file is damaged or truncated", path) from exc
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(saved[0])
+            logger.propagate = saved[1]
+    messages = handler.messages + [f"fastnda: {w.message}" for w in caught
+                                   if not issubclass(w.category, DeprecationWarning)]
     if messages:
         meta.setdefault("warnings", []).extend(messages)
-    return frame
+    return cols
 
 
 class _ListHandler(logging.Handler):
@@ -234,182 +436,310 @@ class _ListHandler(logging.Handler):
         self.messages: list[str] = []
 
     def emit(self, record):
-        self.messages.append(f"NewareNDA: {record.getMessage()}")
+        self.messages.append(f"fastnda: {record.getMessage()}")
+
+
+def fastnda_columns(raw: dict, meta: dict | None = None) -> dict:
+    """The columns ``fastnda.read(path, raw_categories=True)`` returns, from the record columns
+    of fastnda's ``read_nda``/``read_ndax`` (or :func:`echem.io.neware_fast.read_raw`).
+
+    As fastnda does: ``cycle_count`` numbered in its "chg" mode (a row of a charge step after a
+    discharge row, rest and other rows carrying the last kind forward, starts a cycle);
+    ``total_time_s``, where the file has none, as ``step_time_s`` plus the sum of the longest
+    ``step_time_s`` of each earlier step; times rounded to the microsecond; ``capacity_mAh`` and
+    ``energy_mWh`` as charge minus discharge (float32). Units: s, mAh, mWh.
+    """
+    cols = dict(raw)
+    n = len(cols["index"])
+    codes = _step_codes(cols["step_type"])
+    cols["step_type"] = codes
+    if n:
+        if np.any(np.isin(codes, (16, 17, 25))) and meta is not None:
+            meta.setdefault("warnings", []).append(
+                "the test has Pulse, SIM or Ramp steps: cycles are numbered by charge after "
+                "discharge (fastnda's 'chg' mode), which may not be how the instrument counts them")
+        lut = np.full(256, -1, dtype=np.int8)
+        for k, v in CHARGE_DISCHARGE.items():
+            lut[k] = v
+        kind = lut[codes]
+        last = np.where(kind >= 0, np.arange(n), 0)
+        np.maximum.accumulate(last, out=last)
+        kind = kind[last]  # forward filled (rows before the first charge or discharge: -1)
+        new = (kind[1:] == 1) & (kind[:-1] == 0)
+        cycle = np.empty(n, dtype=np.int64)
+        cycle[0] = 1
+        np.cumsum(new, out=cycle[1:])
+        cycle[1:] += 1
+        cols["cycle_count"] = cycle
+    else:
+        cols["cycle_count"] = np.zeros(0, dtype=np.int64)
+    if "total_time_s" not in cols:
+        cols["total_time_s"] = _total_time_s(np.asarray(cols["step_time_s"], dtype=np.float64),
+                                             np.asarray(cols["step_count"]))
+    for name in ("step_time_s", "total_time_s"):  # (unix_time_s: rounded by to_schema)
+        cols[name] = np.round(np.asarray(cols[name], dtype=np.float64), 6)
+    if "capacity_mAh" not in cols:
+        cols["capacity_mAh"] = _net(cols, "charge_capacity_mAh", "discharge_capacity_mAh")
+        cols["energy_mWh"] = _net(cols, "charge_energy_mWh", "discharge_energy_mWh")
+    for name in ("voltage_V", "current_mA", "capacity_mAh", "energy_mWh"):  # fastnda's dtypes
+        cols[name] = np.asarray(cols[name]).astype(np.float32, copy=False)
+    return cols
+
+
+def _net(cols: dict, charge: str, discharge: str) -> np.ndarray:
+    c = np.asarray(cols[charge])
+    d = np.asarray(cols[discharge])
+    if c.dtype == np.float32 and d.dtype == np.float32:
+        return c - d
+    return (c.astype(np.float64) - d).astype(np.float32)
+
+
+def _step_codes(values) -> np.ndarray:
+    """Neware step type codes as uint8 (a missing code, NaN from a failed join: 255)."""
+    values = np.asarray(values)
+    if values.dtype.kind == "f":
+        values = np.where(np.isfinite(values), values, 255)
+    return values.astype(np.uint8)
+
+
+def _total_time_s(step_time_s: np.ndarray, step_count: np.ndarray) -> np.ndarray:
+    """fastnda's ``_add_total_time``: ``step_time_s`` plus, per step, the sum of the longest
+    ``step_time_s`` of every step numbered lower (s, float64)."""
+    n = step_time_s.size
+    if n == 0:
+        return step_time_s.copy()
+    if n > 1 and np.all(step_count[1:] >= step_count[:-1]):  # steps in order: runs of rows
+        starts = np.flatnonzero(step_count[1:] != step_count[:-1]) + 1
+        longest = np.fmax.reduceat(step_time_s, np.concatenate(([0], starts)))
+        which = None
+    else:
+        keys, which = np.unique(step_count, return_inverse=True)
+        longest = np.full(len(keys), -np.inf)
+        np.fmax.at(longest, which, step_time_s)
+    longest[~np.isfinite(longest)] = 0.0  # a step of no finite time (fastnda: max of nulls)
+    before = np.concatenate(([0.0], np.cumsum(longest[:-1])))
+    if which is None:
+        return step_time_s + np.repeat(before, np.diff(starts, prepend=0, append=n))
+    return step_time_s + before[which]
+
+
+def total_time_s(step_time_s: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """Seconds since the start of the test from the time since the start of each step (s):
+    each step starts where the longest record of the step before ended (as fastnda does)."""
+    return _total_time_s(np.asarray(step_time_s, dtype=np.float64), np.asarray(step))
 
 
 # ---------------------------------------------------------------------------------- schema
 
-def total_time_s(step_time_s: np.ndarray, step: np.ndarray) -> np.ndarray:
-    """Seconds since the start of the test from Neware's ``Time`` column.
-
-    When ``Time`` restarts at a step change anywhere in the file (BTS 7/8: time since the start of
-    the step), every step is shifted by the sum of the durations (last ``Time``) of the steps before
-    it; a new step's first record is at ``Time`` 0, the instant the step before ended. Otherwise
-    (BTS 9: time since the start of the test) ``Time`` is returned as it is. float64 seconds.
-    """
-    t = np.asarray(step_time_s, dtype=np.float64)
-    starts = _new_step_rows(np.asarray(step))
-    offsets = _step_offsets_s(t, starts)
-    if offsets is None:
-        return t
-    return t + np.repeat(offsets, _run_lengths(starts, t.size))
-
-
-def _new_step_rows(step: np.ndarray) -> np.ndarray:
-    """Rows whose ``step`` differs from the row before (row 0 not included)."""
-    return np.flatnonzero(step[1:] != step[:-1]) + 1
-
-
-def _run_lengths(starts: np.ndarray, n: int) -> np.ndarray:
-    """Rows of each run of ``n`` rows cut before the rows ``starts`` (increasing, none is 0)."""
-    return np.diff(starts, prepend=0, append=n) if n else np.zeros(0, dtype=np.intp)
-
-
-def _step_offsets_s(t: np.ndarray, starts: np.ndarray) -> np.ndarray | None:
-    """Per step, the sum of the durations (s, float64) of the steps before it; None when ``t``
-    never restarts at a step change (see :func:`total_time_s`). ``starts``: the step changes.
-
-    The durations are added in order from 0.0: the same float64 additions as a cumsum over every
-    row that is 0 except at the step changes.
-    """
-    if t.size == 0 or not np.any(t[starts] < t[starts - 1]):
-        return None
-    return np.cumsum(np.concatenate(([0.0], t[starts - 1])))
-
-
-def _category_codes(status) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct status names and, per row, the index of its name (-1 where missing; int8 or
-    wider, as the categorical's codes)."""
-    if isinstance(status, pd.Series):
-        cat = status if isinstance(status.dtype, pd.CategoricalDtype) else status.astype("category")
-        cat = cat.array
-    else:
-        cat = status if isinstance(status, pd.Categorical) else pd.Categorical(status)
-    return np.asarray(cat.categories.astype(object)), np.asarray(cat.codes)
-
-
-def step_types(status) -> np.ndarray:
-    """The schema's ``step_type`` for each Neware status name (unknown names -> "other")."""
-    return np.array([_step_type(x) for x in status], dtype=object)
+def step_types(names) -> np.ndarray:
+    """The schema's ``step_type`` for each Neware step type name (unknown names -> "other")."""
+    return np.array([_step_type(x) for x in names], dtype=object)
 
 
 def _step_type(name) -> str:
     try:
         return STATUS_TO_STEP_TYPE.get(name, "other")
-    except TypeError:  # unhashable: no status name
+    except TypeError:  # unhashable: no name
         return "other"
 
 
-def _runs(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Runs of equal values of ``codes``: (rows where a run starts after row 0, run values)."""
-    starts = _new_step_rows(codes)
-    return starts, codes[np.concatenate(([0], starts))] if codes.size else codes
+def _aux_name(name: str) -> tuple[str, str] | None:
+    """(channel, kind) of a fastnda aux column ``aux<channel>_<kind>``; None for another column."""
+    if not name.startswith("aux") or "_" not in name:
+        return None
+    channel, kind = name[3:].split("_", 1)
+    return channel, kind
 
 
-def _in_order_of_first_run(run_codes: np.ndarray) -> np.ndarray:
-    """The distinct codes >= 0 of the runs' codes, in the order of the run each first occurs in."""
-    run_codes = run_codes[run_codes >= 0]
-    present, first = np.unique(run_codes, return_index=True)
-    return present[np.argsort(first)]
-
-
-def _column(frame, name: str) -> np.ndarray:
-    """Column ``name`` of a DataFrame or of a dict of arrays, as a numpy array."""
-    values = frame[name]
-    return values.to_numpy() if isinstance(values, pd.Series) else np.asarray(values)
-
-
-def _put(out: np.ndarray, frame, name: str) -> None:
-    """``out[:] =`` column ``name``: a DataFrame's converted as ``Series.to_numpy(out.dtype)``
-    does, a dict's array cast only where no value can change (else TypeError)."""
-    values = frame[name]
-    if isinstance(values, pd.Series):
-        out[:] = values.to_numpy(dtype=out.dtype)
-    else:
-        np.copyto(out, values, casting="safe")
-
-
-def to_schema(frame: pd.DataFrame | dict, meta: dict | None = None) -> pd.DataFrame:
-    """Convert the DataFrame ``NewareNDA.read`` returns to the common schema.
-
-    ``frame`` may also be that frame's columns as a dict name -> array (as
-    ``neware_fast.read_columns_layout`` gives them); its arrays may end up in the result
-    uncopied, so the caller must not change them afterwards.
+def to_schema(cols: dict, meta: dict | None = None, utc: bool = True) -> pd.DataFrame:
+    """Convert :func:`fastnda_columns`' output to the common schema (see the module docstring).
 
     Units: time_s in s, voltage_V in V, current_mA in mA (positive while charging), capacity_mAh
-    in mAh since the start of the step. NewareNDA's other columns stay after the schema ones, with
-    their names (see the module docstring). When ``meta`` is given, ``meta["techniques"]`` gets
-    the Neware statuses in the order they first occur, and a note is added to
-    ``meta["warnings"]`` if the test time is not non-decreasing.
+    in mAh since the start of the step, temperature_C in degC, aux_voltage_V in V. ``utc``: the
+    ``unix_time_s`` column is epoch seconds (UTC), else the local clock read as if it were UTC.
+    With ``meta``, ``meta["techniques"]`` gets Neware's step type names in the order they
+    first occur, ``meta["aux_channels"]`` the aux column names and their channel, and a note
+    goes to ``meta["warnings"]`` where the test time or the time stamps go backwards.
     """
-    step_raw = _column(frame, "Step")
-    n = step_raw.size
-    starts = _new_step_rows(step_raw)
-    # The new columns are rows of one block per dtype, written in place: one large allocation
-    # each instead of one per column and its temporaries (fewer fresh memory pages to fault in).
-    floats = np.empty((4, n))  # time_s, voltage_V, current_mA, capacity_mAh
-    ints = np.empty((2, n), dtype=np.int64)  # cycle, step
-    time_s, voltage_V, current_mA, capacity_mAh = floats
-    cycle, step = ints
-    # running step: 1 + the number of Step changes up to the row
-    step[:] = 0
-    step[0:1] = 1
-    step[starts] = 1
-    np.cumsum(step, out=step)
-    _put(time_s, frame, "Time")
-    offsets = _step_offsets_s(time_s, starts)
-    if offsets is not None:  # Time + the offset of the row's step (the running step indexes)
-        offset = current_mA  # as scratch
-        np.take(np.concatenate(([np.nan], offsets)), step, out=offset, mode="clip")  # unbuffered
-        time_s += offset
-    _put(capacity_mAh, frame, "Charge_Capacity(mAh)")
-    _put(current_mA, frame, "Discharge_Capacity(mAh)")  # as scratch
-    np.abs(capacity_mAh, out=capacity_mAh)
-    capacity_mAh += np.abs(current_mA, out=current_mA)  # |charge| + |discharge|
-    _put(current_mA, frame, "Current(mA)")
-    _put(voltage_V, frame, "Voltage")
-    _put(cycle, frame, "Cycle")
-    names, codes = _category_codes(frame["Status"])
-    kinds = [_step_type(x) for x in names] + ["other"]  # code -1 (missing status) -> "other"
-    kind_codes = np.array([STEP_TYPES.index(k) for k in kinds], dtype=np.int8)
-    status_starts, status_runs = _runs(codes)  # step_type is set run by run of Status
-    step_type = np.repeat(kind_codes[status_runs], _run_lengths(status_starts, n))
+    codes = cols["step_type"]
+    n = codes.size
+    kinds = np.full(256, STEP_TYPES.index("other"), dtype=np.int8)
+    names = np.array([STEP_TYPE_NAMES.get(c, f"Unknown_{c}") for c in range(256)], dtype=object)
+    for code, name in STEP_TYPE_NAMES.items():
+        kinds[code] = STEP_TYPES.index(_step_type(name))
+    names[255] = "Unknown"
+    present = np.unique(codes)
+    time_s = np.asarray(cols["total_time_s"], dtype=np.float64)
     out = {
         "time_s": time_s,
-        "voltage_V": voltage_V,
-        "current_mA": current_mA,
-        "capacity_mAh": capacity_mAh,
-        "cycle": cycle,
-        "step": step,
-        "step_type": pd.Categorical.from_codes(step_type, dtype=step_type_dtype()),
+        "voltage_V": np.asarray(cols["voltage_V"], dtype=np.float64),
+        "current_mA": np.asarray(cols["current_mA"], dtype=np.float64),
+        "capacity_mAh": np.abs(np.asarray(cols["capacity_mAh"], dtype=np.float64)),
+        "cycle": np.asarray(cols["cycle_count"]).astype(np.int64),
+        "step": running_step(np.asarray(cols["step_count"])),
+        "step_type": pd.Categorical.from_codes(kinds[codes], dtype=step_type_dtype()),
     }
-    for name in (frame.columns if isinstance(frame, pd.DataFrame) else frame):
-        if name in _MAPPED or name in out:  # NewareNDA's other columns, after the schema ones
+    aux = {}
+    taken = set()
+    for name in cols:
+        parsed = _aux_name(name)
+        if parsed is None:
             continue
-        values = frame[name]
-        if isinstance(values, pd.Series):
-            values = values.array if not isinstance(values.dtype, np.dtype) else values.to_numpy()
-        out[name] = values
+        channel, kind = parsed
+        target = {"temperature_degC": "temperature_C", "voltage_V": "aux_voltage_V"}.get(kind)
+        if target is None:
+            aux[name] = name
+            continue
+        short = "temperature_C" if target == "temperature_C" else "voltage_V"
+        new = target if target not in taken else f"aux{channel}_{short}"
+        taken.add(target)
+        aux[name] = new
+    extras = {
+        "index": np.asarray(cols["index"]).astype(np.int64),
+        "step_index": np.asarray(cols["step_index"]).astype(np.int64),
+        "step_time_s": np.asarray(cols["step_time_s"], dtype=np.float64),
+        "status": pd.Categorical.from_codes(
+            _lookup(present, len(present))[codes],
+            categories=pd.Index([str(names[c]) for c in present], dtype=object)),
+        "energy_mWh": np.asarray(cols["energy_mWh"], dtype=np.float64),
+    }
+    if "unix_time_s" in cols:
+        extras["Timestamp"] = _timestamps(np.asarray(cols["unix_time_s"], dtype=np.float64), utc)
+    for old, new in aux.items():
+        extras[new] = np.asarray(cols[old], dtype=np.float64)
     if meta is not None:
-        meta["techniques"] = [str(names[c]) for c in _in_order_of_first_run(status_runs)]
-        if time_s.size > 1 and np.any(time_s[1:] < time_s[:-1]):
+        if n:
+            starts = np.flatnonzero(codes[1:] != codes[:-1]) + 1
+            run_codes = codes[np.concatenate(([0], starts))]
+            _, first = np.unique(run_codes, return_index=True)
+            meta["techniques"] = [str(names[c]) for c in run_codes[np.sort(first)]]
+        else:
+            meta["techniques"] = []
+        if aux:
+            meta["aux_channels"] = {new: old for old, new in aux.items()}
+        if n > 1 and np.any(time_s[1:] < time_s[:-1]):
             meta.setdefault("warnings", []).append(
                 "time_s decreases somewhere: the file's records are out of time order")
+        if "unix_time_s" in cols and n > 1:
+            unix = np.asarray(cols["unix_time_s"])
+            if np.any(unix[1:] < unix[:-1]):
+                meta.setdefault("warnings", []).append(
+                    "the time stamps go backwards somewhere (the BTS clock was set back?): "
+                    "use time_s, not Timestamp, for durations")
+    out.update(extras)
     return finalize(out)
+
+
+def _lookup(keys: np.ndarray, size: int) -> np.ndarray:
+    """A 256-entry table: code -> its position in ``keys`` (uint8 codes), int8 or wider."""
+    table = np.zeros(256, dtype=np.int8 if size < 127 else np.int16)
+    table[keys] = np.arange(size)
+    return table
+
+
+def _timestamps(unix_s: np.ndarray, utc: bool):
+    """datetime64[us] of epoch seconds (tz-aware UTC when ``utc``, else naive local)."""
+    us = unix_s * 1e6
+    np.rint(us, out=us)
+    finite = np.isfinite(us)
+    if finite.all():
+        us = us.astype(np.int64)
+    else:
+        us[~finite] = 0.0
+        us = us.astype(np.int64)
+        us[~finite] = np.iinfo(np.int64).min  # NaT
+    values = us.view("M8[us]")
+    if not utc:
+        return values
+    return pd.arrays.DatetimeArray._simple_new(values, dtype=pd.DatetimeTZDtype("us", "UTC")) \
+        if hasattr(pd.arrays.DatetimeArray, "_simple_new") else \
+        pd.DatetimeIndex(values).tz_localize("UTC").array
+
+
+# ---------------------------------------------------------------------------------- start time
+
+def _parse_local(text: str | None) -> datetime | None:
+    """A start time as Neware writes it (local time, no zone): a naive datetime, or None."""
+    if not text:
+        return None
+    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y.%m.%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S",
+                "%Y/%m/%d %H:%M:%S"):
+        try:
+            return datetime.strptime(text.strip(), fmt)
+        except ValueError:
+            continue
+    return None
+
+
+def _iso(seconds: float, utc: bool) -> str:
+    stamp = pd.Timestamp(round(seconds * 1e6), unit="us").round("ms")
+    if utc:
+        stamp = stamp.tz_localize("UTC")
+    return stamp.isoformat(timespec="milliseconds")
+
+
+def _start_time(data: pd.DataFrame, cols: dict, meta: dict, stated, local_clock: bool) -> None:
+    """Set ``meta["start_time"]`` (the instant time_s counts from), and the UTC offset where
+    the file states its start in local time as well as in epoch seconds (see module docstring).
+
+    ``stated``: (text, is_utc) of the start time the file's header states, or None.
+    """
+    text, stated_utc = stated if stated else (None, False)
+    if text:
+        meta["start_time_stated"] = text
+    unix = cols.get("unix_time_s")
+    n = len(data)
+    warn = meta.setdefault("warnings", [])
+    if n and unix is not None and np.isfinite(unix[0]):
+        start_s = float(unix[0]) - float(data["time_s"].iloc[0])
+        if local_clock:
+            meta["start_time"] = _iso(start_s, utc=False)
+            warn.append(_NO_OFFSET)
+        else:
+            meta["start_time"] = _iso(start_s, utc=True)
+            local = None if stated_utc else _parse_local(text)
+            if local is not None:
+                local_s = (local - datetime(1970, 1, 1)).total_seconds()
+                offset = round((local_s - start_s) / 900) * 900
+                if abs(local_s - start_s - offset) <= 300 and abs(offset) <= 14 * 3600:
+                    meta["utc_offset"] = _offset_text(offset)
+                else:
+                    warn.append(f"the start time the file states ({text}, local time) is not a "
+                                "whole UTC offset away from its records' UTC time stamps: "
+                                "UTC offset unknown")
+    elif text:
+        local = None if stated_utc else _parse_local(text)
+        if stated_utc:
+            meta["start_time"] = text
+        elif local is not None:
+            meta["start_time"] = local.isoformat()
+            warn.append("the start time is the BTS computer's local time as the file states it "
+                        "(no time zone): without records, no UTC offset can be derived")
+    if not warn:
+        del meta["warnings"]
+
+
+def _offset_text(seconds: int) -> str:
+    sign = "+" if seconds >= 0 else "-"
+    minutes = abs(int(seconds)) // 60
+    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 # ---------------------------------------------------------------------------------- checks, meta
 
+_NDA29_RECORD = 86
+
+
 def _check_nda(path: Path) -> tuple[int, int]:
-    """Check a .nda for truncation before NewareNDA decodes it.
+    """Check a .nda for truncation before fastnda decodes it.
 
-    Returns the file's version (29: BTS 7, 130: BTS 9) and the number of record-sized slots of
-    its data section (0 where unknown).
-
-    BTS 7 (version 29) files store their own length at byte 72 (and again at 80); BTS 9 (version
-    130) files hold a table of (offset, length) of their sections, the data section starting at
-    byte 1024 and followed by a footer whose first byte is 0x81. A file shorter than its header
-    says, or whose data section does not end where the header says, is truncated or damaged.
+    Returns the file's version and the number of record-sized slots of its data section (0
+    where unknown). BTS 7 (version 29) files store their own length at byte 72 (and again at
+    80); BTS 9 (version 130) files hold a table of (offset, length) of their sections, the data
+    section starting at byte 1024 and followed by a footer whose first byte is 0x81; older
+    versions state where their data section begins and how long it is at byte 64. A file
+    shorter than its header says, or whose data section does not end where the header says, is
+    truncated or damaged.
     """
     size = path.stat().st_size
     with open(path, "rb") as fh:
@@ -425,7 +755,7 @@ def _check_nda(path: Path) -> tuple[int, int]:
                 raise CorruptFileError(f"truncated: the file has {size} bytes, its header says "
                                        f"{stated}{_COPY_AGAIN}", path)
             slots = (size - _nda29_data_start(path, size)) // _NDA29_RECORD
-        elif version == 130:
+        elif version in (129, 130):
             if len(head) < 1024 or size <= 1024:
                 raise CorruptFileError(f"only {size} bytes: the .nda holds no data records", path)
             end, data_len = 0, None
@@ -443,46 +773,55 @@ def _check_nda(path: Path) -> tuple[int, int]:
                 if fh.read(1) != b"\x81":
                     raise CorruptFileError("damaged: the data section does not end where the "
                                            "header says" + _COPY_AGAIN, path)
-                record_len = 88  # as NewareNDA sizes the records
+                record_len = 88
                 if head[1024:1025] == b"\x55":
                     fh.seek(1026)
                     nxt = fh.read(data_len).find(head[1024:1026])
                     record_len = nxt + 2 if nxt > 0 else 0
                 slots = data_len // record_len if record_len else 0
+        elif 1 <= version < 29:
+            if len(head) < 72:
+                raise CorruptFileError(f"only {size} bytes: the .nda header is truncated", path)
+            begin, length = struct.unpack("<II", head[64:72])
+            if begin and size < begin + length:
+                raise CorruptFileError(f"truncated: the file has {size} bytes, its header says "
+                                       f"{begin + length}{_COPY_AGAIN}", path)
+            record = _NDA_RECORD_BYTES.get(version)
+            if begin and not length and record and (size - begin) % record:
+                # the data section runs to the end of the file: it must end with a whole record
+                return version, -1
     return version, slots
 
 
+#: record bytes of the NDA versions whose header may leave the data section's length open
+#: (fastnda's record structs)
+_NDA_RECORD_BYTES = {1: 38, 2: 39, 3: 43, 4: 43, 5: 59, 6: 59, 7: 59, 8: 59, 9: 60, 10: 64,
+                     11: 69, 12: 69, 13: 69, 14: 86, 15: 69, 16: 86, 17: 86, 18: 69, 19: 68,
+                     20: 86, 22: 86, 23: 86, 24: 86, 25: 70, 27: 70}
+
+
 def _nda29_data_start(path: Path, size: int) -> int:
-    """Offset of the first record of a version 29 .nda, found as NewareNDA finds it.
-
-    NewareNDA's own search loops for ever when no valid record follows the marker; this one
-    stops and raises CorruptFileError.
-    """
-    marker = b"\x00\x00\x00\x00\x55\x00"
+    """Offset of the first record of a version 29 .nda (where fastnda starts reading: the
+    record of index 1), or CorruptFileError when there is none."""
     with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        pos = data.find(marker)
-        while pos != -1:
-            rec = pos + 4
-            if rec + _NDA29_RECORD >= size:
-                return rec
-            if data[rec + _NDA29_RECORD] == 0x55 and data[rec + 12] != 0:
-                return rec
-            pos = data.find(marker, pos + 4)
-    raise CorruptFileError("no data records found after the .nda header; the file is damaged "
-                           "or truncated", path)
+        pos = data.find(b"\x55\x00\x01\x00\x00\x00")
+    if pos == -1:
+        raise CorruptFileError("no data records found after the .nda header; the file is "
+                               "damaged or truncated", path)
+    return pos
 
 
-def _nda_metadata(path: Path) -> dict:
-    """What NewareNDA's metadata reader finds in a .nda header (versions, active mass, remarks)."""
-    from NewareNDA import NewareNDA as nda_module
+def _nda_metadata(path: Path, meta: dict):
+    """Versions, active mass and remarks from the .nda header (fastnda's read_nda_metadata);
+    returns (stated start time, whether it is UTC) or None."""
+    from fastnda.nda_meta import read_nda_metadata
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            md = nda_module.read_nda_metadata(path)
-    except Exception:  # metadata is a nicety: a damaged footer must not stop the data
-        return {}
-    meta = {}
+            md = read_nda_metadata(path)
+    except Exception:  # metadata is a nicety: a damaged header part must not stop the data
+        return None
     for key in ("server_version", "client_version", "bts_version"):
         if md.get(key):
             meta[key] = str(md[key])
@@ -491,25 +830,17 @@ def _nda_metadata(path: Path) -> dict:
         meta["active_mass_g"] = float(mass_mg) / 1000.0
     if md.get("remarks"):
         meta["comments"] = str(md["remarks"])
-    return meta
+    start = md.get("start_time")
+    if not start:
+        return None
+    start = str(start)
+    return start, start.endswith("+00:00")
 
 
-def _ndax_info(path: Path) -> dict:
-    """Barcode, channel, start time, versions and remarks from the XML files of an .ndax."""
-    meta: dict = {}
-    try:
-        with zipfile.ZipFile(path) as zf:
-            names = set(zf.namelist())
-            if "data.ndc" not in names:
-                raise UnsupportedFileError("a zip archive with Neware files but no data.ndc: not "
-                                           "an .ndax NewareNDA can read", path)
-            xml = {n: _parse_xml(zf.read(n)) for n in names
-                   if n in ("TestInfo.xml", "VersionInfo.xml", "Step.xml")}
-    except EchemError:
-        raise
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
-        raise CorruptFileError(f"the .ndax zip archive is damaged or truncated ({exc})"
-                               + _COPY_AGAIN, path) from exc
+def _ndax_info(xml: dict, meta: dict):
+    """Barcode, channel, versions and remarks from the XML files of an .ndax; returns
+    (TestInfo's start time, False: it is local time) or None."""
+    stated = None
     test = _find(xml.get("TestInfo.xml"), "config/TestInfo")
     if test is not None:
         a = test.attrib
@@ -518,13 +849,14 @@ def _ndax_info(path: Path) -> dict:
         ids = [a.get(k) for k in ("DevID", "UnitID", "ChlID")]
         if all(ids):
             meta["channel"] = "-".join(ids)
-            meta["device_id"], meta["unit_id"], meta["channel_id"] = (int(i) for i in ids)
+            try:
+                meta["device_id"], meta["unit_id"], meta["channel_id"] = (int(i) for i in ids)
+            except ValueError:
+                pass
         if a.get("TestID"):
             meta["test_id"] = a["TestID"]
         if a.get("StartTime"):
-            meta["start_time"] = a["StartTime"].replace(" ", "T")
-        if a.get("EndTime"):
-            meta["end_time"] = a["EndTime"].replace(" ", "T")
+            stated = (a["StartTime"], False)
         if a.get("StepName"):
             meta["schedule"] = a["StepName"]
     ver = _find(xml.get("VersionInfo.xml"), "config/ZwjVersion")
@@ -538,15 +870,7 @@ def _ndax_info(path: Path) -> dict:
         remark = head.find("Remark")
         if remark is not None and remark.attrib.get("Value"):
             meta["comments"] = remark.attrib["Value"]
-    return meta
-
-
-def _parse_xml(raw: bytes):
-    """Parse one of Neware's XML files (declared GB2312); None when it is not readable XML."""
-    try:
-        return ET.fromstring(raw.decode("gb18030", errors="replace"))
-    except ET.ParseError:
-        return None
+    return stated
 
 
 def _find(root, where):
