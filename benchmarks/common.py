@@ -170,7 +170,7 @@ def machine_info() -> list[str]:
     except (ValueError, OSError, AttributeError):
         mem_gb = math.nan
     versions = []
-    for name in ("echem-liag", "numpy", "pandas", "scipy", "matplotlib", "galvani", "NewareNDA",
+    for name in ("echem-liag", "numpy", "pandas", "scipy", "matplotlib", "galvani", "fastnda", "NewareNDA",
                  "impedance"):
         try:
             versions.append(f"{name} {importlib.metadata.version(name)}")

@@ -51,7 +51,9 @@ def test_run_stores_nothing_unless_given_a_store(tmp_path, monkeypatch, serial):
     with store.open(tmp_path / "given.sqlite") as given:
         result = batch.run(SAMPLE, store=given)
         rows = given.latest()
-    assert len(rows) == sum(len(c.metrics) for c in result.cells) > 0
+    assert sorted(rows["cell_id"]) == sorted(c.cell_id for c in result.cells)
+    stored = rows.set_index("cell_id")["R_ct_ohm"]
+    assert stored["sym-Li4Ag"] == pytest.approx(result.cells[0].value("R_ct_ohm"))
     assert not default.exists()
 
 

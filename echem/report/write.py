@@ -31,8 +31,8 @@ from echem.results import CellResult, ExperimentResult
 MARKER = ".echem-report"
 COMPARISON_COLUMNS = ("criterion", "dft_quantity", "measured_metric", "dft_order", "measured_order",
                       "n_phases", "spearman_rho", "kendall_tau", "agreement", "note")
-DEPENDENCIES = ("galvani", "NewareNDA", "impedance", "numpy", "scipy", "pandas", "matplotlib",
-                "openpyxl")
+DEPENDENCIES = ("galvani", "fastnda", "impedance", "numpy", "scipy", "pandas", "matplotlib",
+                "openpyxl", "pyarrow", "SQLAlchemy")
 
 
 def versions() -> dict[str, str]:
