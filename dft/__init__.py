@@ -21,8 +21,9 @@ __all__ = ["load", "systems", "data_files", "PhaseSet", "Quantity", "DFTDataErro
 
 def __getattr__(name: str):
     # dft.properties (the calculators) imports scipy.constants, which takes a fifth of a second;
-    # loaded on first use, so that reading phase data and ranking do not wait for it
+    # loaded on first use, so that reading phase data and ranking do not wait for it (dft.voltage
+    # likewise, as a submodule on demand)
     if name in ("properties", "voltage"):
         import importlib
-        return importlib.import_module("dft.properties")
+        return importlib.import_module(f"dft.{name}")
     raise AttributeError(f"module 'dft' has no attribute {name!r}")
