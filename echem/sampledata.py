@@ -15,6 +15,11 @@ The cells are those of Huang et al. (paper, Figure 5 and Table S7), all 10 mm in
   cell shorts at 24.6 h and is stopped 4 h later;
 - impedance of the three symmetric cells, the default circuit R0-p(R1,CPE1)-p(R2,CPE2) with
   Table S7's R_SEI and R_ct, 7 MHz to 0.1 Hz at 10 points per decade and 10 mV, 0.2 % noise;
+- Li | LPSC | Ag half cells (the paper's Li|LPSC|Li4Ag and Li|LPSC|Li9Ag4, here with the 8.2 mg Ag
+  foil lithiated in situ): a first lithiation at 0.2 mA/cm2 to x = 4 (Li4Ag) and to x = 2.25
+  (Li9Ag4) Li per Ag, then 5 cycles of 0.2 mAh/cm2; two-phase plateaus at 0.345, 0.226 and
+  0.124 V (a few mV from the DFT voltages of Ag, LiAg and Li9Ag4) with sloping solid solutions
+  between them, 4.7 and 6.0 mV of overpotential;
 - full cells against LNO@NCM811 (7.64 mg/cm2, 6.000 mg active), 0.125 mA/cm2 for cycles 1-2 then
   0.25 mA/cm2, 2.5-4.3 V: Li4Ag 184, 157, 133 mAh/g at cycles 1, 30, 50 (72.1 %); Li9Ag4 183, 121,
   107 (58.8 %); Li collapsing to 10.8 % at cycle 7, where its test stops.
@@ -29,10 +34,12 @@ to a fluctuating |V| of ~0.4 mV. Full cells - an NCM811 open-circuit curve vs Li
 literature-like points) minus the anode potential (Li4Ag 0.09 V, Li9Ag4 0.12 V, Li 0 V) plus or
 minus I*R with R growing with cycle number, and an exponential approach to the cut-off over the
 last few percent of each step, so that each step ends at its cut-off exactly at the prescribed
-capacity. Voltages carry Gaussian noise (0.08 mV symmetric, 0.3 mV full) and are rounded to the
+capacity. Half cells - a piecewise straight equilibrium curve V(x) (tilted plateaus, sloping
+solid solutions, corners rounded by a Gaussian of 0.015 in x) minus or plus I*R. Voltages carry
+Gaussian noise (0.08 mV symmetric, 0.3 mV full and half) and are rounded to the
 CT-4000's 0.1 mV, currents to 1e-5 mA. The cycler logs every 120 s (symmetric; 5 s during the
-first plating step, to resolve the nucleation dip) or 600 s (full cells), and whenever |V| has
-moved by 5 mV (symmetric) or 15 mV (full) since the last record, plus the first and last point of
+first plating step, to resolve the nucleation dip) or 600 s (full cells), 120 s (half cells), and whenever |V| has
+moved by 5 mV (symmetric, half) or 15 mV (full) since the last record, plus the first and last point of
 every step - as the BTS record conditions do. Row counts stay modest so that the whole set is
 under 5 MB and a report on it runs fast.
 """
@@ -123,6 +130,40 @@ FULL = (
              n_cycles=7, ce_first=160.0 / 205.0, ce=0.80, r0_ohm=350.0, r_growth_ohm=250.0,
              material_loss=False, ocv_V=3.28),
 )
+
+
+@dataclass(frozen=True)
+class HalfSpec:
+    cell_id: str
+    phase: str                    # the composition the first lithiation aims at
+    protocol: str
+    layout: str
+    x_target: float               # Li per Ag at the end of the first lithiation
+    host_mass_mg: float           # Ag foil
+    r_ohm: float                  # overpotential I * r: below the equilibrium curve on lithiation, above on delithiation
+    n_cycles: int                 # cycles of 0.2 mAh/cm2 after the first lithiation
+    ocv_V: float                  # open-circuit voltage of the pristine Li | Ag cell
+
+
+HALF = (
+    HalfSpec("half-Li4Ag", "Li4Ag", "half-li-ag-li4ag", "flat", x_target=4.0, host_mass_mg=8.2,
+             r_ohm=30.0, n_cycles=5, ocv_V=1.92),
+    HalfSpec("half-Li9Ag4", "Li9Ag4", "half-li-ag-li9ag4", "nested", x_target=2.25, host_mass_mg=8.2,
+             r_ohm=38.0, n_cycles=5, ocv_V=1.88),
+)
+
+#: the two-phase plateaus of Li_xAg at equilibrium: (V vs Li/Li+, x where it starts and ends, the
+#: phase whose DFT voltage it is near; paper, Fig. 1a: Ag 0.342, LiAg 0.230, Li9Ag4 0.121 V), a
+#: few mV off the DFT values as measured plateaus are; each tilted by PLATEAU_TILT_V
+LIAG_PLATEAUS = ((0.345, 0.08, 0.82, "Ag"), (0.226, 1.12, 1.95, "LiAg"), (0.124, 2.50, 3.62, "Li9Ag4"))
+PLATEAU_TILT_V = 0.002
+#: the start (x = 0) and the end of the Li4Ag solid solution the curve slopes to: (x, V)
+LIAG_START = (0.0, 0.75)
+LIAG_TAIL = (4.60, 0.086)
+CORNER_BLUR_X = 0.015             # corners rounded by a Gaussian this wide in x
+LOG_HALF_S = 120.0                # record interval of the half cells (s), and on 5 mV
+HALF_NOISE_V = 0.3e-3
+MOLAR_MASS_AG_G_MOL = 107.8682    # IUPAC 2021, as dft/data/li_ag.toml
 
 
 # ---------------------------------------------------------------------------------------------
@@ -337,6 +378,107 @@ def full_records(spec: FullSpec, rng: np.random.Generator) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------------------------
+# half cells (Li | LPSC | Ag, the Ag lithiated in situ)
+
+
+def li_ag_equilibrium_V(x: np.ndarray) -> np.ndarray:
+    """Equilibrium voltage (V vs Li/Li+) of Li_xAg: straight lines through LIAG_START, the ends
+    of the tilted plateaus of LIAG_PLATEAUS and LIAG_TAIL, corners rounded by a Gaussian of
+    CORNER_BLUR_X (continued flat beyond the ends)."""
+    xs, vs = [LIAG_START[0]], [LIAG_START[1]]
+    for v, a, b, _ in LIAG_PLATEAUS:
+        xs += [a, b]
+        vs += [v + PLATEAU_TILT_V / 2, v - PLATEAU_TILT_V / 2]
+    xs.append(LIAG_TAIL[0])
+    vs.append(LIAG_TAIL[1])
+    h = 0.001
+    fine = np.arange(-0.5, LIAG_TAIL[0] + 0.5 + h / 2, h)
+    vf = np.interp(fine, xs, vs)
+    half = int(round(5 * CORNER_BLUR_X / h))
+    k = np.exp(-0.5 * (np.arange(-half, half + 1) * h / CORNER_BLUR_X) ** 2)
+    vf = np.convolve(np.pad(vf, half, mode="edge"), k / k.sum(), mode="valid")
+    return np.interp(np.asarray(x, float), fine, vf)
+
+
+def half_x_per_mAh(spec: HalfSpec) -> float:
+    """Li per Ag atom moved by 1 mAh: 3.6 C / (F n_Ag)."""
+    from dft.voltage import charge_to_x
+    return float(charge_to_x(1.0, spec.host_mass_mg, MOLAR_MASS_AG_G_MOL))
+
+
+def half_records(spec: HalfSpec, rng: np.random.Generator) -> pd.DataFrame:
+    """Common-schema records of a Li | Ag half cell, the Ag the working electrode: a 10 min rest
+    at open circuit, the first lithiation (discharge, cycle 1) at 0.2 mA/cm2 to ``x_target`` Li
+    per Ag, 10 min rest, then ``n_cycles`` cycles (2, 3, ...) of delithiation and lithiation of
+    0.2 mAh/cm2 each. The voltage is :func:`li_ag_equilibrium_V` minus (lithiation) or plus
+    (delithiation) I * r, reached with a 20 s time constant, with Gaussian noise and the
+    CT-4000's 0.1 mV resolution."""
+    i_mA = J_SYM_mA_cm2 * AREA_CM2
+    eta = i_mA * spec.r_ohm / 1000.0
+    per_mAh = half_x_per_mAh(spec)
+    out = []
+    t = np.arange(0.0, REST_S + 1e-9, 10.0)
+    v = _quantize(spec.ocv_V - 0.01 * (1 - np.exp(-t / 300.0)) + rng.normal(0, HALF_NOISE_V, t.size))
+    idx = log_points(t, v, 60.0, 0.005)
+    out.append(pd.DataFrame({"time_s": t[idx], "voltage_V": v[idx], "current_mA": 0.0,
+                             "capacity_mAh": 0.0, "cycle": 1, "step": 1, "step_type": "rest"}))
+    t0, step, x = REST_S, 2, 0.0
+
+    def cc(dur_s, direction, cycle, dt=10.0):
+        nonlocal t0, step, x
+        ts = np.arange(0.0, dur_s, dt)
+        ts = np.append(ts, dur_s)
+        q = i_mA * ts / 3600.0
+        xs = x - direction * q * per_mAh
+        vv = li_ag_equilibrium_V(xs) + direction * eta * (1 - np.exp(-ts / 20.0))
+        if step == 2:  # the first lithiation starts from the open-circuit voltage
+            vv = vv + (spec.ocv_V - vv[0]) * np.exp(-ts / 15.0)
+        vq = _quantize(vv + rng.normal(0, HALF_NOISE_V, ts.size))
+        idx = log_points(ts, vq, LOG_HALF_S, 0.005)
+        cur = np.round(direction * i_mA + rng.normal(0, 2e-5, idx.size), 5)
+        out.append(pd.DataFrame({
+            "time_s": t0 + ts[idx], "voltage_V": vq[idx], "current_mA": cur,
+            "capacity_mAh": np.round(q[idx], 6), "cycle": cycle, "step": step,
+            "step_type": "cc_charge" if direction > 0 else "cc_discharge"}))
+        t0 += dur_s
+        step += 1
+        x = float(xs[-1])
+
+    def rest(dur_s, cycle, relax_from):
+        nonlocal t0, step
+        ts = np.arange(0.0, dur_s + 1e-9, 10.0)
+        vv = li_ag_equilibrium_V(np.full(ts.size, x)) + relax_from * np.exp(-ts / 60.0)
+        vq = _quantize(vv + rng.normal(0, HALF_NOISE_V, ts.size))
+        idx = log_points(ts, vq, LOG_HALF_S, 0.005)
+        out.append(pd.DataFrame({"time_s": t0 + ts[idx], "voltage_V": vq[idx], "current_mA": 0.0,
+                                 "capacity_mAh": 0.0, "cycle": cycle, "step": step,
+                                 "step_type": "rest"}))
+        t0 += dur_s
+        step += 1
+
+    q_first = spec.x_target / per_mAh                    # mAh to reach x_target
+    cc(q_first / i_mA * 3600.0, -1, 1)
+    rest(REST_S, 1, -eta)
+    for c in range(2, spec.n_cycles + 2):
+        cc(HALF_CYCLE_S, +1, c)
+        cc(HALF_CYCLE_S, -1, c)
+    return pd.concat(out, ignore_index=True)
+
+
+def half_plateau_truth(spec: HalfSpec) -> pd.DataFrame:
+    """The plateaus the first lithiation of ``spec`` was made with, as measured: voltage_V (the
+    plateau's middle minus I * r), x_start, x_end (where its straight line ends), capacity_mAh,
+    phase (whose DFT voltage it is near), equilibrium_voltage_V. Only plateaus the lithiation
+    passes whole."""
+    eta = J_SYM_mA_cm2 * AREA_CM2 * spec.r_ohm / 1000.0
+    per_mAh = half_x_per_mAh(spec)
+    rows = [{"cell_id": spec.cell_id, "voltage_V": v - eta, "x_start": a, "x_end": b,
+             "capacity_mAh": (b - a) / per_mAh, "phase": ph, "equilibrium_voltage_V": v}
+            for v, a, b, ph in LIAG_PLATEAUS if b <= spec.x_target]
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------
 # impedance
 
 
@@ -480,7 +622,7 @@ def _manifest_text(files: dict[str, list[str]]) -> str:
 
         [experiment]
         title = "Li-Ag alloy anodes vs Li metal (sample data after Huang et al.)"
-        description = "Symmetric cells (nucleation, impedance, plating/stripping) and NCM811 full cells."
+        description = "Symmetric cells (nucleation, impedance, plating/stripping), NCM811 full cells and Li | Ag half cells (the Ag lithiated in situ)."
         operator = "echem sample-data generator"
         date = "2024-03-04"
         dft_system = "Li-Ag"
@@ -513,6 +655,20 @@ def _manifest_text(files: dict[str, list[str]]) -> str:
             files = ["{files[s.cell_id][0]}"]
             masses = {{ cathode_active_mg = {ACTIVE_MASS_MG:.3f}, cathode_composite_mg = 10.0 }}
             """))
+    for s in HALF:
+        parts.append(textwrap.dedent(f"""\
+            [[cell]]
+            id = "{s.cell_id}"
+            type = "half"
+            anode = "{s.phase}"
+            cathode = "Li"
+            electrolyte = "Li6PS5Cl"
+            area_cm2 = {AREA_CM2}
+            protocol = "{s.protocol}"
+            files = ["{files[s.cell_id][0]}"]
+            notes = "Li | LPSC | Ag half cell: the Ag foil (working electrode; active_mg is its mass, the host of x in LixAg) lithiated in situ to {s.phase}, x = {s.x_target:g}; Li foil counter and reference electrode"
+            masses = {{ active_mg = {s.host_mass_mg:.1f}, electrolyte_mg = 120.0 }}
+            """))
     return "\n".join(parts)
 
 
@@ -544,13 +700,23 @@ def generate(out_dir: str | Path = "sample_data", seed: int = SEED) -> list[Path
         writer = write_flat_csv if spec.layout == "flat" else write_nested_csv
         written.append(writer(rec, out / name, start_time=str(START + pd.Timedelta(days=1))))
         files[spec.cell_id] = [name]
+    for k, spec in enumerate(HALF):
+        rng = np.random.default_rng([seed, 4, k])
+        rec = half_records(spec, rng)
+        name = f"{spec.cell_id}_cycling.csv"
+        writer = write_flat_csv if spec.layout == "flat" else write_nested_csv
+        written.append(writer(rec, out / name, start_time=str(START + pd.Timedelta(days=2))))
+        files[spec.cell_id] = [name]
     text = _manifest_text(files).encode("utf-8")
     written.append(atomic_write(out / "experiment.toml", lambda tmp: tmp.write_bytes(text)))
     return written
 
 
-def truth(seed: int = SEED) -> pd.DataFrame:
-    """One row per sample cell with the values it was generated with (NaN where not applicable).
+def truth(seed: int = SEED, what: str = "cells") -> pd.DataFrame:
+    """One row per sample cell with the values it was generated with (NaN where not applicable);
+    with ``what="plateaus"``, one row per two-phase plateau of the half cells' first lithiation
+    (:func:`half_plateau_truth`: cell_id, voltage_V, x_start, x_end, capacity_mAh, phase,
+    equilibrium_voltage_V).
 
     Columns: cell_id, cell_type, anode, protocol, file layout, nucleation_overpotential_mV,
     polarization_mV (mean over the half cycles before any short of the noise-free median |V| in
@@ -558,8 +724,12 @@ def truth(seed: int = SEED) -> pd.DataFrame:
     failure_time_h (NaN: did not fail),
     test_duration_h, R0_ohm, R_SEI_ohm, R_ct_ohm, initial_discharge_capacity_mAh_g,
     discharge_capacity_cycle30_mAh_g, discharge_capacity_last_mAh_g, retention_cycle,
-    capacity_retention_pct (discharge capacity at retention_cycle / cycle 1), active_mass_mg.
+    capacity_retention_pct (discharge capacity at retention_cycle / cycle 1), active_mass_mg
+    (full cells: cathode active material; half cells: the Ag host), x_max (half cells: Li per Ag
+    at the end of the first lithiation), end_phase, n_plateaus.
     """
+    if what not in ("cells", "plateaus"):
+        raise ValueError(f"what must be 'cells' or 'plateaus', not {what!r}")
     rows = []
     for s in SYMMETRIC:
         rows.append({"cell_id": s.cell_id, "cell_type": "symmetric", "anode": s.phase, "protocol": s.protocol,
@@ -576,6 +746,12 @@ def truth(seed: int = SEED) -> pd.DataFrame:
                      "discharge_capacity_cycle30_mAh_g": qd[29] if s.n_cycles >= 30 else np.nan,
                      "discharge_capacity_last_mAh_g": qd[-1], "retention_cycle": s.n_cycles,
                      "capacity_retention_pct": 100 * qd[-1] / qd[0], "active_mass_mg": ACTIVE_MASS_MG})
+    for s in HALF:
+        rows.append({"cell_id": s.cell_id, "cell_type": "half", "anode": s.phase, "protocol": s.protocol,
+                     "layout": s.layout, "active_mass_mg": s.host_mass_mg, "x_max": s.x_target,
+                     "end_phase": s.phase, "n_plateaus": len(half_plateau_truth(s))})
+    if what == "plateaus":
+        return pd.concat([half_plateau_truth(s) for s in HALF], ignore_index=True)
     return pd.DataFrame(rows)
 
 

@@ -127,3 +127,52 @@ def test_truth_table_matches_the_paper():
     pol = t.loc[["sym-Li4Ag", "sym-Li9Ag4", "sym-Li"], "polarization_mV"]
     assert pol.idxmin() == "sym-Li4Ag" and pol.idxmax() == "sym-Li9Ag4"   # paper, Figure 5c
     assert t.loc["sym-Li", "failure_time_h"] < 25
+
+
+@pytest.mark.parametrize("k", range(len(sampledata.HALF)))
+def test_half_cells_hold_their_lithiation(k):
+    """The half cell's first lithiation: 0.2 mA/cm2 until x Li per Ag of the target phase
+    (Li4Ag x = 4, Li9Ag4 x = 9/4 from the formulas) by Coulomb counting on the 8.2 mg Ag foil."""
+    from dft.voltage import phase_voltages
+    spec = sampledata.HALF[k]
+    d = _read(f"{spec.cell_id}_cycling.csv")
+    cc = d[d["step_type"].isin(["cc_charge", "cc_discharge"])]
+    assert np.allclose(cc["current_mA"].abs() / 0.7854, 0.2, rtol=1e-3)
+    first = cc[cc["cycle"] == 1]
+    assert (first["current_mA"] < 0).all()                # lithiation of the Ag = discharge
+    x = first["capacity_mAh"].max() * 3.6 / 96485.33212 / (spec.host_mass_mg / 1000 / 107.8682)
+    assert x == pytest.approx(phase_voltages().at[spec.phase, "guest_per_host"], abs=1e-4)
+    later = cc[cc["cycle"] > 1].groupby("step")["capacity_mAh"].max() / 0.7854
+    assert np.allclose(later, 0.2, rtol=1e-3) and len(later) == 2 * spec.n_cycles
+    assert np.allclose(d["voltage_V"] * 1e4, np.round(d["voltage_V"] * 1e4), atol=1e-6)
+    # and the schedule is its protocol's (half-li-ag-li4ag / half-li-ag-li9ag4)
+    from echem.manifest import check_compliance, load_manifest
+    exp = load_manifest(SAMPLE)
+    cell = next(c for c in exp.cells if c.id == spec.cell_id)
+    assert exp.protocol_for(cell).name == spec.protocol
+    assert check_compliance(cell, exp.protocol_for(cell), [echem.read(f) for f in cell.files]) == []
+
+
+@pytest.mark.parametrize("k", range(len(sampledata.HALF)))
+def test_half_cells_identified_against_truth(k):
+    """echem.phases on the sample half cells (read back from their BTSDA exports, host mass from
+    the manifest) finds the plateaus they were generated with."""
+    from echem import phases
+    from echem.manifest import load_manifest
+    spec = sampledata.HALF[k]
+    cell = next(c for c in load_manifest(SAMPLE).cells if c.id == spec.cell_id)
+    assert cell.type == "half" and cell.phase == spec.phase
+    pm = phases.identify(_read(f"{spec.cell_id}_cycling.csv"), host_mass_mg=cell.active_mass_g * 1000)
+    want = sampledata.truth(what="plateaus")
+    want = want[want["cell_id"] == spec.cell_id].reset_index(drop=True)
+    got = pm.plateaus
+    assert len(got) == len(want) == sampledata.truth().set_index("cell_id").loc[spec.cell_id, "n_plateaus"]
+    assert list(got["phase"]) == list(want["phase"])
+    assert np.abs(got["voltage_V"] - want["voltage_V"]).max() < 0.002
+    assert np.abs(got["x_start"] - want["x_start"]).max() < 0.1
+    assert np.abs(got["x_end"] - want["x_end"]).max() < 0.1
+    t = sampledata.truth().set_index("cell_id").loc[spec.cell_id]
+    assert pm.x_max == pytest.approx(t["x_max"], abs=0.001) and pm.end_phase == t["end_phase"]
+    # the DFT cross-reference: each measured plateau within 15 mV of its phase's DFT voltage
+    cmp = phases.compare_to_dft(pm).dropna(subset=["measured_voltage_V"])
+    assert len(cmp) == len(want) and (cmp["delta_mV"].abs() < 15).all()
