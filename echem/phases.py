@@ -118,8 +118,7 @@ def find_plateaus(x, voltage_V, *, slope_max_V=0.02, min_width_x=0.15, window_x=
     runs = list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1))
 
     def level(a, b):
-        sel = (x >= grid[a]) & (x <= grid[b])
-        return float(np.median(v[sel])) if sel.any() else float(np.median(vg[a:b + 1]))
+        return float(np.median(vg[a:b + 1]))
 
     merged: list[list[int]] = []
     for a, b in runs:
@@ -210,6 +209,17 @@ class PhaseMap:
     dft: pd.DataFrame
     profile: object
     warnings: tuple[str, ...] = field(default=())
+
+    def summary(self) -> dict:
+        """The per-cell numbers: x_max, end_phase, n_plateaus, and per lithiation plateau
+        ``plateau_<phase>_V`` and ``plateau_<phase>_delta_mV`` (the widest where several)."""
+        out = {"host_mass_mg": self.host_mass_mg, "x_max": self.x_max, "end_phase": self.end_phase,
+               "n_plateaus": int(len(self.plateaus))}
+        p = self.plateaus.assign(width=self.plateaus["x_end"] - self.plateaus["x_start"])
+        for phase, g in p.sort_values("width", ascending=False).groupby("phase", sort=False):
+            out[f"plateau_{phase}_V"] = float(g["voltage_V"].iloc[0])
+            out[f"plateau_{phase}_delta_mV"] = float(g["delta_mV"].iloc[0])
+        return out
 
 
 def _label(table: pd.DataFrame, pv: pd.DataFrame) -> pd.DataFrame:

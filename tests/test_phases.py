@@ -71,6 +71,10 @@ def test_three_plateaus_found_with_phase_voltage_and_x(seed):
     assert pm.x_max == pytest.approx(4.25, abs=1e-9)
     assert pm.end_phase == "Li4Ag"
     assert not pm.warnings
+    summ = pm.summary()
+    assert summ["n_plateaus"] == 3 and summ["end_phase"] == "Li4Ag"
+    assert summ["plateau_LiAg_V"] == p["voltage_V"].iloc[1]
+    assert summ["plateau_Li9Ag4_delta_mV"] == p["delta_mV"].iloc[2]
 
 
 def test_coulomb_counting_from_current_alone():
