@@ -15,6 +15,9 @@ The cells are those of Huang et al. (paper, Figure 5 and Table S7), all 10 mm in
   cell shorts at 24.6 h and is stopped 4 h later;
 - impedance of the three symmetric cells, the default circuit R0-p(R1,CPE1)-p(R2,CPE2) with
   Table S7's R_SEI and R_ct, 7 MHz to 0.1 Hz at 10 points per decade and 10 mV, 0.2 % noise;
+- sym-Li4Ag-EIS, a replicate of sym-Li4Ag with impedance before cycling and after every 15
+  cycles (6 spectra in one EC-Lab .mpt, each in a 10 min rest inserted into the cycling), R_SEI
+  growing as 12.10 + 1.2 sqrt(n) ohm and R_ct as 24.33 (1 + 0.004 n) ohm after n cycles;
 - Li | LPSC | Ag half cells (the paper's Li|LPSC|Li4Ag and Li|LPSC|Li9Ag4, here with the 8.2 mg Ag
   foil lithiated in situ): a first lithiation at 0.2 mA/cm2 to x = 4 (Li4Ag) and to x = 2.25
   (Li9Ag4) Li per Ag, then 5 cycles of 0.2 mAh/cm2; two-phase plateaus at 0.345, 0.226 and
@@ -151,6 +154,39 @@ HALF = (
     HalfSpec("half-Li9Ag4", "Li9Ag4", "half-li-ag-li9ag4", "nested", x_target=2.25, host_mass_mg=8.2,
              r_ohm=38.0, n_cycles=5, ocv_V=1.88),
 )
+
+@dataclass(frozen=True)
+class PeriodicEISSpec:
+    """A symmetric cell with impedance spectra before cycling and after every ``every_cycles``
+    cycles, each taken in a rest of EIS_REST_S inserted into the cycling. Its resistances drift
+    by a known law with the number of cycles n before the spectrum:
+
+        R_SEI(n) = R_SEI(0) + sei_ohm_per_sqrt_cycle * sqrt(n)    (parabolic SEI growth)
+        R_ct(n)  = R_ct(0) * (1 + ct_per_cycle * n)"""
+
+    cell: SymmetricSpec
+    every_cycles: int
+    n_spectra: int
+    sei_ohm_per_sqrt_cycle: float
+    ct_per_cycle: float
+
+    def resistances_ohm(self, n_cycles) -> tuple[np.ndarray, np.ndarray]:
+        n = np.asarray(n_cycles, float)
+        return (self.cell.r_sei_ohm + self.sei_ohm_per_sqrt_cycle * np.sqrt(n),
+                self.cell.r_ct_ohm * (1 + self.ct_per_cycle * n))
+
+
+#: a replicate of sym-Li4Ag (Table S7's resistances before cycling) followed by impedance; its
+#: polarization drifts by about I * (R_SEI + R_ct) growth over the test (0.157 mA x 17.7 ohm)
+PERIODIC_EIS = PeriodicEISSpec(
+    SymmetricSpec("sym-Li4Ag-EIS", "Li4Ag", "symmetric-li-ag", "nested", eta_mV=0.0,
+                  polarization_mV=12.0, drift_mV=2.8, end_rise_mV=0.6, r0_ohm=38.0,
+                  r_sei_ohm=12.10, q1=2.0e-7, a1=0.90, r_ct_ohm=24.33, q2=5.0e-5, a2=0.85,
+                  duration_h=150.0),
+    every_cycles=15, n_spectra=6, sei_ohm_per_sqrt_cycle=1.2, ct_per_cycle=0.004)
+EIS_REST_S = 600.0                # rest inserted for each spectrum after cycling started
+EIS_DELAY_S = 60.0                # spectrum starts this long into its rest (300 s into the first rest)
+
 
 #: the two-phase plateaus of Li_xAg at equilibrium: (V vs Li/Li+, x where it starts and ends, the
 #: phase whose DFT voltage it is near; paper, Fig. 1a: Ag 0.342, LiAg 0.230, Li9Ag4 0.121 V), a
@@ -574,11 +610,10 @@ def _e7(x: float, digits: int = 7) -> str:
     return f"{mant}E{exp[0]}{int(exp[1:]):03d}"
 
 
-def write_peis_mpt(path: Path, spec: SymmetricSpec, rng: np.random.Generator, channel: int = 1,
-                   started: pd.Timestamp = START) -> Path:
-    """Write a PEIS spectrum as an EC-Lab text export (latin-1, tab-separated, the column layout
-    of EC-Lab 11 PEIS exports without counter-electrode columns)."""
-    from echem.output import atomic_write
+def _peis_rows(spec: SymmetricSpec, rng: np.random.Generator, t0_s: float = 0.0,
+               cycle: int = 1) -> list[str]:
+    """The data lines of one PEIS spectrum of ``spec`` (EC-Lab number format), its acquisition
+    starting ``t0_s`` seconds after the file's start, ``cycle number`` = ``cycle``."""
     f, z = spectrum(spec, rng)
     w = 2 * np.pi * f
     mod = np.abs(z)
@@ -586,7 +621,7 @@ def write_peis_mpt(path: Path, spec: SymmetricSpec, rng: np.random.Generator, ch
     y = 1 / z
     amp_V = 0.01 * (1 + rng.normal(0, 2e-3, f.size))
     # acquisition time: Na = 2 periods plus ~0.35 s overhead per frequency
-    t = 4.2 + np.cumsum(2.0 / f + 0.35 + rng.uniform(0, 0.05, f.size))
+    t = t0_s + 4.2 + np.cumsum(2.0 / f + 0.35 + rng.uniform(0, 0.05, f.size))
     ewe = 3e-5 + rng.normal(0, 5e-6, f.size)
     i_ma = rng.normal(0, 2e-5, f.size)
     cs = -1 / (w * z.imag) * 1e6
@@ -596,17 +631,87 @@ def write_peis_mpt(path: Path, spec: SymmetricSpec, rng: np.random.Generator, ch
     for i in range(f.size):
         rows.append("\t".join([
             _e7(f[i]), _e7(z.real[i]), _e7(-z.imag[i]), _e7(mod[i]), _e7(phase[i]), _e7(t[i], 15),
-            _e7(ewe[i]), _e7(i_ma[i]), _e7(cs[i]), _e7(cp[i]), _e7(1.0, 15), str(int(irange[i])),
-            _e7(amp_V[i]), _e7(amp_V[i] / mod[i]), _e7(y.real[i]), _e7(y.imag[i]), _e7(abs(y[i])),
-            _e7(-phase[i])]))
+            _e7(ewe[i]), _e7(i_ma[i]), _e7(cs[i]), _e7(cp[i]), _e7(float(cycle), 15),
+            str(int(irange[i])), _e7(amp_V[i]), _e7(amp_V[i] / mod[i]), _e7(y.real[i]),
+            _e7(y.imag[i]), _e7(abs(y[i])), _e7(-phase[i])]))
+    return rows
+
+
+def _write_mpt(path: Path, spec: SymmetricSpec, rows: list[str], channel: int,
+               started: pd.Timestamp, comment: str) -> Path:
+    from echem.output import atomic_write
     header = _MPT_HEADER.format(nlines="{nlines}", channel=channel, started=started.strftime("%m/%d/%Y %H:%M:%S"),
-                                stem=path.stem, material=spec.phase, comment=f"{spec.cell_id}, before cycling",
+                                stem=path.stem, material=spec.phase, comment=comment,
                                 area=AREA_CM2, ppd=10)
     nlines = header.count("\n") + 1  # + the column header line
     header = header.replace("{nlines}", str(nlines))
     text = header + "\t".join(_MPT_COLUMNS) + "\t\n" + "\n".join(rows) + "\n"
     payload = text.encode("latin-1")
     return atomic_write(path, lambda tmp: tmp.write_bytes(payload))
+
+
+def write_peis_mpt(path: Path, spec: SymmetricSpec, rng: np.random.Generator, channel: int = 1,
+                   started: pd.Timestamp = START) -> Path:
+    """Write a PEIS spectrum as an EC-Lab text export (latin-1, tab-separated, the column layout
+    of EC-Lab 11 PEIS exports without counter-electrode columns)."""
+    return _write_mpt(path, spec, _peis_rows(spec, rng), channel, started,
+                      f"{spec.cell_id}, before cycling")
+
+
+def periodic_eis_schedule(p: PeriodicEISSpec = PERIODIC_EIS) -> pd.DataFrame:
+    """When the spectra of ``p`` are taken: spectrum (1..), after_cycles, start_s (test time at
+    which the spectrum's acquisition starts), and the R0_ohm, R_SEI_ohm, R_ct_ohm it is made with."""
+    n = np.arange(p.n_spectra) * p.every_cycles
+    cycle_s = 2 * HALF_CYCLE_S
+    # before cycling: 300 s into the first rest; later: EIS_DELAY_S into the k-th inserted rest
+    start = np.where(n == 0, 300.0, REST_S + n * cycle_s + (np.arange(p.n_spectra) - 1) * EIS_REST_S
+                     + EIS_DELAY_S)
+    r_sei, r_ct = p.resistances_ohm(n)
+    return pd.DataFrame({"spectrum": np.arange(1, p.n_spectra + 1), "after_cycles": n,
+                         "start_s": start, "R0_ohm": p.cell.r0_ohm, "R_SEI_ohm": r_sei,
+                         "R_ct_ohm": r_ct})
+
+
+def periodic_eis_records(p: PeriodicEISSpec, rng: np.random.Generator) -> pd.DataFrame:
+    """The cycling of ``p.cell`` (:func:`symmetric_records`) with a rest of EIS_REST_S inserted
+    after every ``every_cycles`` cycles (and after the last), while the spectra are taken; later
+    records move on in time and in step number."""
+    rec = symmetric_records(p.cell, rng)
+    sched = periodic_eis_schedule(p)
+    parts, shift, step_shift, last = [], 0.0, 0, 0
+    for n in sched["after_cycles"][sched["after_cycles"] > 0]:
+        block = rec[(rec["cycle"] > last) & (rec["cycle"] <= n)] if last else rec[rec["cycle"] <= n]
+        block = block.assign(time_s=block["time_s"] + shift, step=block["step"] + step_shift)
+        parts.append(block)
+        t_end = float(block["time_s"].iloc[-1])
+        v_end = float(block["voltage_V"].iloc[-1])
+        ts = np.arange(0.0, EIS_REST_S + 1e-9, 10.0)
+        v = _quantize(v_end * np.exp(-ts / 30.0) + rng.normal(0, 0.08e-3, ts.size))
+        idx = log_points(ts, v, 60.0, 5e-3)
+        step_shift += 1
+        parts.append(pd.DataFrame({"time_s": t_end + ts[idx], "voltage_V": v[idx], "current_mA": 0.0,
+                                   "capacity_mAh": 0.0, "cycle": int(n),
+                                   "step": int(block["step"].iloc[-1]) + 1, "step_type": "rest"}))
+        shift += EIS_REST_S
+        last = n
+    rest = rec[rec["cycle"] > last]
+    if len(rest):
+        parts.append(rest.assign(time_s=rest["time_s"] + shift, step=rest["step"] + step_shift))
+    return pd.concat(parts, ignore_index=True)
+
+
+def write_periodic_peis_mpt(path: Path, p: PeriodicEISSpec, rng: np.random.Generator,
+                            channel: int, started: pd.Timestamp) -> Path:
+    """Write the spectra of :func:`periodic_eis_schedule` as one EC-Lab PEIS text export, as a
+    PEIS repeated in a loop writes it: ``cycle number`` 1..N, ``time/s`` running on from the
+    start of the test (``started``)."""
+    import dataclasses
+    rows = []
+    for r in periodic_eis_schedule(p).itertuples():
+        spec = dataclasses.replace(p.cell, r_sei_ohm=float(r.R_SEI_ohm), r_ct_ohm=float(r.R_ct_ohm))
+        rows += _peis_rows(spec, rng, t0_s=float(r.start_s) - 4.2, cycle=int(r.spectrum))
+    return _write_mpt(path, p.cell, rows, channel, started,
+                      f"{p.cell.cell_id}, before cycling and after every {p.every_cycles} cycles")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -655,6 +760,19 @@ def _manifest_text(files: dict[str, list[str]]) -> str:
             files = ["{files[s.cell_id][0]}"]
             masses = {{ cathode_active_mg = {ACTIVE_MASS_MG:.3f}, cathode_composite_mg = 10.0 }}
             """))
+    s = PERIODIC_EIS.cell
+    parts.append(textwrap.dedent(f"""\
+        [[cell]]
+        id = "{s.cell_id}"
+        type = "symmetric"
+        anode = "{s.phase}"
+        electrolyte = "Li6PS5Cl"
+        area_cm2 = {AREA_CM2}
+        protocol = "{s.protocol}"
+        files = [{", ".join(f'"{f}"' for f in files[s.cell_id])}]
+        notes = "replicate of sym-Li4Ag with impedance before cycling and after every {PERIODIC_EIS.every_cycles} cycles (PEIS in a 10 min rest)"
+        masses = {{ anode_mg = 10.3, electrolyte_mg = 120.0 }}
+        """))
     for s in HALF:
         parts.append(textwrap.dedent(f"""\
             [[cell]]
@@ -700,6 +818,16 @@ def generate(out_dir: str | Path = "sample_data", seed: int = SEED) -> list[Path
         writer = write_flat_csv if spec.layout == "flat" else write_nested_csv
         written.append(writer(rec, out / name, start_time=str(START + pd.Timedelta(days=1))))
         files[spec.cell_id] = [name]
+    p = PERIODIC_EIS
+    name = f"{p.cell.cell_id}_cycling.csv"
+    writer = write_flat_csv if p.cell.layout == "flat" else write_nested_csv
+    started = START + pd.Timedelta(days=3)
+    written.append(writer(periodic_eis_records(p, np.random.default_rng([seed, 5, 0])), out / name,
+                          start_time=str(started)))
+    eis = f"{p.cell.cell_id}_PEIS_C04.mpt"
+    written.append(write_periodic_peis_mpt(out / eis, p, np.random.default_rng([seed, 5, 1]),
+                                           channel=4, started=started))
+    files[p.cell.cell_id] = [name, eis]
     for k, spec in enumerate(HALF):
         rng = np.random.default_rng([seed, 4, k])
         rec = half_records(spec, rng)
@@ -716,7 +844,9 @@ def truth(seed: int = SEED, what: str = "cells") -> pd.DataFrame:
     """One row per sample cell with the values it was generated with (NaN where not applicable);
     with ``what="plateaus"``, one row per two-phase plateau of the half cells' first lithiation
     (:func:`half_plateau_truth`: cell_id, voltage_V, x_start, x_end, capacity_mAh, phase,
-    equilibrium_voltage_V).
+    equilibrium_voltage_V); with ``what="eis"``, one row per spectrum of the periodic-impedance
+    cell (:func:`periodic_eis_schedule`: cell_id, spectrum, after_cycles, time_h at the start of
+    its acquisition, R0_ohm, R_SEI_ohm, R_ct_ohm by PeriodicEISSpec's law).
 
     Columns: cell_id, cell_type, anode, protocol, file layout, nucleation_overpotential_mV,
     polarization_mV (mean over the half cycles before any short of the noise-free median |V| in
@@ -728,8 +858,8 @@ def truth(seed: int = SEED, what: str = "cells") -> pd.DataFrame:
     (full cells: cathode active material; half cells: the Ag host), x_max (half cells: Li per Ag
     at the end of the first lithiation), end_phase, n_plateaus.
     """
-    if what not in ("cells", "plateaus"):
-        raise ValueError(f"what must be 'cells' or 'plateaus', not {what!r}")
+    if what not in ("cells", "plateaus", "eis"):
+        raise ValueError(f"what must be 'cells', 'plateaus' or 'eis', not {what!r}")
     rows = []
     for s in SYMMETRIC:
         rows.append({"cell_id": s.cell_id, "cell_type": "symmetric", "anode": s.phase, "protocol": s.protocol,
@@ -746,12 +876,25 @@ def truth(seed: int = SEED, what: str = "cells") -> pd.DataFrame:
                      "discharge_capacity_cycle30_mAh_g": qd[29] if s.n_cycles >= 30 else np.nan,
                      "discharge_capacity_last_mAh_g": qd[-1], "retention_cycle": s.n_cycles,
                      "capacity_retention_pct": 100 * qd[-1] / qd[0], "active_mass_mg": ACTIVE_MASS_MG})
+    s = PERIODIC_EIS.cell
+    n_rests = int((PERIODIC_EIS.n_spectra - 1))
+    rows.append({"cell_id": s.cell_id, "cell_type": "symmetric", "anode": s.phase, "protocol": s.protocol,
+                 "layout": s.layout, "nucleation_overpotential_mV": s.eta_mV,
+                 "polarization_mV": plateau_truth_mV(s), "initial_polarization_mV": s.polarization_mV,
+                 "failure_time_h": np.nan,
+                 "test_duration_h": s.duration_h + (REST_S + n_rests * EIS_REST_S) / 3600.0,
+                 "R0_ohm": s.r0_ohm, "R_SEI_ohm": s.r_sei_ohm, "R_ct_ohm": s.r_ct_ohm})
     for s in HALF:
         rows.append({"cell_id": s.cell_id, "cell_type": "half", "anode": s.phase, "protocol": s.protocol,
                      "layout": s.layout, "active_mass_mg": s.host_mass_mg, "x_max": s.x_target,
                      "end_phase": s.phase, "n_plateaus": len(half_plateau_truth(s))})
     if what == "plateaus":
         return pd.concat([half_plateau_truth(s) for s in HALF], ignore_index=True)
+    if what == "eis":
+        sched = periodic_eis_schedule(PERIODIC_EIS)
+        sched.insert(0, "cell_id", PERIODIC_EIS.cell.cell_id)
+        sched.insert(3, "time_h", sched.pop("start_s") / 3600.0)
+        return sched
     return pd.DataFrame(rows)
 
 

@@ -151,7 +151,7 @@ def test_second_run_leaves_the_database_unchanged(report, tmp_path):
         return c
 
     before = counts()
-    assert before["cells"] == 8 and before["results"] > 30
+    assert before["cells"] == 9 and before["results"] > 30
     assert main(["report", str(SAMPLE), "-o", str(tmp_path / "again"), "--db", str(db),
                  "--quiet", "--jobs", "2"]) == 0
     assert counts() == before

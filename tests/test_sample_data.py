@@ -176,3 +176,47 @@ def test_half_cells_identified_against_truth(k):
     # the DFT cross-reference: each measured plateau within 15 mV of its phase's DFT voltage
     cmp = phases.compare_to_dft(pm).dropna(subset=["measured_voltage_V"])
     assert len(cmp) == len(want) and (cmp["delta_mV"].abs() < 15).all()
+
+
+@pytest.mark.filterwarnings("ignore:Simulating circuit based on initial parameters")
+def test_periodic_impedance_cell():
+    """sym-Li4Ag-EIS: six PEIS spectra in one EC-Lab .mpt (cycle number 1..6), before cycling and
+    after every 15 cycles, each inside a rest of the cycling file; each spectrum is the default
+    circuit with the R_SEI and R_ct of truth(what="eis"), as impedance.py computes it, and a fit
+    (echem.eis) gives them back."""
+    from impedance.models.circuits import CustomCircuit
+    from echem import eis
+    p = sampledata.PERIODIC_EIS
+    want = sampledata.truth(what="eis")
+    assert list(want["after_cycles"]) == [0, 15, 30, 45, 60, 75]
+    # the law, closed form at n = 0 and n = 75 (Table S7's values before cycling)
+    assert want["R_SEI_ohm"].iloc[0] == 12.10 and want["R_ct_ohm"].iloc[0] == 24.33
+    assert want["R_SEI_ohm"].iloc[-1] == pytest.approx(12.10 + 1.2 * np.sqrt(75))
+    assert want["R_ct_ohm"].iloc[-1] == pytest.approx(24.33 * 1.3)
+    m = echem.read(SAMPLE / f"{p.cell.cell_id}_PEIS_C04.mpt")
+    d = m.data
+    assert sorted(d["spectrum"].unique()) == [1, 2, 3, 4, 5, 6]
+    cyc = echem.read(SAMPLE / f"{p.cell.cell_id}_cycling.csv").data
+    assert cyc["cycle"].max() == 75
+    for (k, s), w in zip(d.groupby("spectrum"), want.itertuples()):
+        f = s["frequency_Hz"].to_numpy()
+        z = s["z_real_ohm"].to_numpy() + 1j * s["z_imag_ohm"].to_numpy()
+        circ = CustomCircuit("R0-p(R1,CPE1)-p(R2,CPE2)", initial_guess=[
+            p.cell.r0_ohm, w.R_SEI_ohm, p.cell.q1, p.cell.a1, w.R_ct_ohm, p.cell.q2, p.cell.a2])
+        rel = np.abs(z - circ.predict(f, use_initial=True)) / np.abs(z)
+        assert rel.max() < 0.01
+        # taken during a rest of the cycling: no current while the spectrum runs
+        t0, t1 = s["time_s"].min(), s["time_s"].max()
+        assert t0 == pytest.approx(w.time_h * 3600, abs=1.0)
+        during = cyc[(cyc["time_s"] >= t0 - 60) & (cyc["time_s"] <= t1 + 60)]
+        assert len(during) and (during["current_mA"] == 0).all() and (during["step_type"] == "rest").all()
+        # after the cycles it follows
+        assert cyc.loc[cyc["time_s"] < t0, "cycle"].max() == max(w.after_cycles, 1)
+    # the cell keeps to its protocol (symmetric-li-ag) with the rests and spectra in it
+    from echem.manifest import check_compliance, load_manifest
+    exp = load_manifest(SAMPLE)
+    cell = next(c for c in exp.cells if c.id == p.cell.cell_id)
+    assert check_compliance(cell, exp.protocol_for(cell), [m, echem.read(cell.files[0])]) == []
+    fits = eis.fit_table(eis.fit_spectra(m))
+    assert fits["R_SEI"].to_numpy() == pytest.approx(want["R_SEI_ohm"].to_numpy(), rel=0.03)
+    assert fits["R_ct"].to_numpy() == pytest.approx(want["R_ct_ohm"].to_numpy(), rel=0.03)
