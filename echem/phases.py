@@ -21,11 +21,15 @@ Pure functions over a DataFrame in the common schema; results are dataclasses.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from echem.errors import EchemError
+
+if TYPE_CHECKING:
+    from dft.voltage import StepProfile
 
 __all__ = ["PLATEAU_COLUMNS", "PhaseMap", "identify", "find_plateaus", "dq_dv", "compare_to_dft",
            "WindowCheck", "operating_window", "RECOMMENDED_WINDOWS"]
@@ -207,7 +211,7 @@ class PhaseMap:
     curve: pd.DataFrame
     dqdv: pd.DataFrame
     dft: pd.DataFrame
-    profile: object
+    profile: StepProfile
     warnings: tuple[str, ...] = field(default=())
 
     def summary(self) -> dict:

@@ -40,9 +40,9 @@ last few percent of each step, so that each step ends at its cut-off exactly at 
 capacity. Half cells - a piecewise straight equilibrium curve V(x) (tilted plateaus, sloping
 solid solutions, corners rounded by a Gaussian of 0.015 in x) minus or plus I*R. Voltages carry
 Gaussian noise (0.08 mV symmetric, 0.3 mV full and half) and are rounded to the
-CT-4000's 0.1 mV, currents to 1e-5 mA. The cycler logs every 120 s (symmetric; 5 s during the
-first plating step, to resolve the nucleation dip) or 600 s (full cells), 120 s (half cells), and whenever |V| has
-moved by 5 mV (symmetric, half) or 15 mV (full) since the last record, plus the first and last point of
+CT-4000's 0.1 mV, currents to 1e-5 mA. The cycler logs every 120 s (symmetric and half cells; 5 s
+during the first plating step, to resolve the nucleation dip) or 600 s (full cells), and whenever
+|V| has moved by 5 mV (symmetric, half) or 15 mV (full) since the last record, plus the first and last point of
 every step - as the BTS record conditions do. Row counts stay modest so that the whole set is
 under 5 MB and a report on it runs fast.
 """
@@ -143,7 +143,8 @@ class HalfSpec:
     layout: str
     x_target: float               # Li per Ag at the end of the first lithiation
     host_mass_mg: float           # Ag foil
-    r_ohm: float                  # overpotential I * r: below the equilibrium curve on lithiation, above on delithiation
+    r_ohm: float                  # overpotential I * r: below the equilibrium curve on
+                                  # lithiation, above it on delithiation
     n_cycles: int                 # cycles of 0.2 mAh/cm2 after the first lithiation
     ocv_V: float                  # open-circuit voltage of the pristine Li | Ag cell
 
@@ -727,7 +728,7 @@ def _manifest_text(files: dict[str, list[str]]) -> str:
 
         [experiment]
         title = "Li-Ag alloy anodes vs Li metal (sample data after Huang et al.)"
-        description = "Symmetric cells (nucleation, impedance, plating/stripping), NCM811 full cells and Li | Ag half cells (the Ag lithiated in situ)."
+        description = "Symmetric cells (nucleation, impedance, plating/stripping), NCM811 full cells, Li | Ag half cells."
         operator = "echem sample-data generator"
         date = "2024-03-04"
         dft_system = "Li-Ag"
@@ -770,7 +771,7 @@ def _manifest_text(files: dict[str, list[str]]) -> str:
         area_cm2 = {AREA_CM2}
         protocol = "{s.protocol}"
         files = [{", ".join(f'"{f}"' for f in files[s.cell_id])}]
-        notes = "replicate of sym-Li4Ag with impedance before cycling and after every {PERIODIC_EIS.every_cycles} cycles (PEIS in a 10 min rest)"
+        notes = "sym-Li4Ag again, with PEIS before cycling and after every {PERIODIC_EIS.every_cycles} cycles"
         masses = {{ anode_mg = 10.3, electrolyte_mg = 120.0 }}
         """))
     for s in HALF:
@@ -784,7 +785,7 @@ def _manifest_text(files: dict[str, list[str]]) -> str:
             area_cm2 = {AREA_CM2}
             protocol = "{s.protocol}"
             files = ["{files[s.cell_id][0]}"]
-            notes = "Li | LPSC | Ag half cell: the Ag foil (working electrode; active_mg is its mass, the host of x in LixAg) lithiated in situ to {s.phase}, x = {s.x_target:g}; Li foil counter and reference electrode"
+            notes = "Li | LPSC | Ag: {s.host_mass_mg:g} mg Ag foil (active_mg) lithiated in situ to {s.phase}, x = {s.x_target:g}"
             masses = {{ active_mg = {s.host_mass_mg:.1f}, electrolyte_mg = 120.0 }}
             """))
     return "\n".join(parts)
