@@ -174,8 +174,11 @@ def dq_dv(voltage_V, charge_mAh, bin_V=0.001):
     hi = np.ceil(vm.max() / bin_V) * bin_V + bin_V
     edges = np.arange(lo, hi + 0.5 * bin_V, bin_V)
     hist, edges = np.histogram(vm, edges, weights=dq)
-    hist = np.convolve(hist, [0.25, 0.5, 0.25], mode="same") / bin_V
-    return pd.DataFrame({"voltage_V": 0.5 * (edges[1:] + edges[:-1]), "dQ_dV_mAh_V": hist})
+    # the 1-2-1 kernel spreads into a bin more at each end: the charge is kept whole
+    hist = np.convolve(np.pad(hist, 1), [0.25, 0.5, 0.25], mode="same") / bin_V
+    centres = np.concatenate([[edges[0] - 0.5 * bin_V], 0.5 * (edges[1:] + edges[:-1]),
+                              [edges[-1] + 0.5 * bin_V]])
+    return pd.DataFrame({"voltage_V": centres, "dQ_dV_mAh_V": hist})
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from matplotlib.figure import Figure
 
 from dft.properties import theoretical_capacity_mAh_g
 from dft.voltage import x_to_charge_mAh
+from conftest import corpus_files
 from echem import phases
 from echem.errors import EchemError
 
@@ -121,6 +122,19 @@ def test_delithiation_branch_and_cycling_x():
     assert deli["dQ_dV_mAh_V"].max() > 0 and deli["dQ_dV_mAh_V"].min() >= 0
 
 
+def test_dq_dv_keeps_the_charge_and_a_flat_plateau_sharp():
+    # all the charge at one voltage: one bin of 1 mV, spread 1-2-1 -> 250, 500, 250 mAh/V
+    d = phases.dq_dv(np.full(11, 0.2005), np.linspace(0, 1.0, 11))
+    assert d["dQ_dV_mAh_V"].max() == pytest.approx(500.0)
+    assert d.loc[d["dQ_dV_mAh_V"].idxmax(), "voltage_V"] == pytest.approx(0.2005)
+    assert (d["dQ_dV_mAh_V"] > 0).sum() == 3
+    # any curve: the area under dQ/dV is the charge passed
+    x, v = branch_curve([t[:3] for t in TRUE], 4.25, 0.097, seed=2)
+    q = x_to_charge_mAh(x, HOST_MG, M_AG)
+    d = phases.dq_dv(v, q)
+    assert d["dQ_dV_mAh_V"].sum() * 0.001 == pytest.approx(q[-1])
+
+
 def test_no_plateau_in_a_solid_solution():
     x = np.linspace(0, 1.5, 800)
     v = 0.40 - 0.12 * x + np.random.default_rng(1).normal(0, 0.0004, x.size)   # 120 mV per x
@@ -202,3 +216,36 @@ def test_phase_figure():
         assert any(t.startswith(f"{phase} (") and t.endswith("mV)") for t in texts)
     assert any("0.121 V (DFT)" in t for t in texts)
     assert fig.axes[0].get_ylim() == fig.axes[1].get_ylim()
+
+
+CYCLING_FILES = (corpus_files("biologic", "*.mpr") + corpus_files("neware", "*.nda")
+                 + corpus_files("neware", "*.ndax") + corpus_files("neware", "*.csv"))
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("path", CYCLING_FILES, ids=lambda p: p.name)
+def test_real_files_give_a_phase_map_or_a_typed_error(path):
+    """Every readable corpus file (any technique, any cell): a PhaseMap whose x agrees with the
+    instrument's own charge count, or an EchemError saying why not - never another exception."""
+    import echem
+    from echem import cycling
+    try:
+        data = echem.read(path).data
+    except EchemError:
+        pytest.skip("not readable")
+    try:
+        pm = phases.identify(data, host_mass_mg=10.0)
+    except EchemError as exc:
+        assert str(exc)
+        return
+    assert list(pm.plateaus.columns) == phases.PLATEAU_COLUMNS
+    assert (pm.plateaus["x_end"] > pm.plateaus["x_start"]).all()
+    # x at the end of the first lithiation: the net charge into the host up to the end of its
+    # last step, from the step table (the instrument's capacity per step), over F n_Ag
+    st = cycling.step_table(data)
+    lith = st.index[st["direction"] == -1][0]
+    after = st.loc[lith:]
+    stop = after.index[after["direction"] == 1]
+    upto = st.loc[: (stop[0] - 1 if len(stop) else st.index[-1])]
+    net = (upto["capacity_mAh"] * -upto["direction"]).sum()
+    assert pm.x_max == pytest.approx(net * 3.6 / 96485.33212 / (10.0 / 1000 / M_AG), rel=1e-6, abs=1e-9)
