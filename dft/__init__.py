@@ -6,6 +6,7 @@ equations as calculators, and phase rankings. Stands alone: never imports ``eche
     ps.value("Li4Ag", "pugh_ratio")         # Quantity(value, unit, source, ...)
     dft.rank("Li-Ag").order                 # ['Li4Ag', 'Li9Ag4', 'Li9Ag', 'LiAg']
     dft.properties.voigt_reuss_hill(C)      # calculators (eqs. 1-7, elastic moduli, ...)
+    dft.voltage.voltage_profile("Li-Ag")    # the staircase V(x), x = Li per host atom
 
 Other alloy systems: add ``dft/data/<system>.toml`` in the layout of ``li_ag.toml``.
 """
@@ -15,13 +16,14 @@ from dft.ranking import CRITERIA, GROUPS, Criterion, Ranking, rank
 
 __all__ = ["load", "systems", "data_files", "PhaseSet", "Quantity", "DFTDataError",
            "UnknownSystemError", "DATA_DIR", "rank", "Ranking", "Criterion", "CRITERIA", "GROUPS",
-           "properties"]
+           "properties", "voltage"]
 
 
 def __getattr__(name: str):
     # dft.properties (the calculators) imports scipy.constants, which takes a fifth of a second;
-    # loaded on first use, so that reading phase data and ranking do not wait for it
-    if name == "properties":
+    # loaded on first use, so that reading phase data and ranking do not wait for it (dft.voltage
+    # likewise, as a submodule on demand)
+    if name in ("properties", "voltage"):
         import importlib
-        return importlib.import_module("dft.properties")
+        return importlib.import_module(f"dft.{name}")
     raise AttributeError(f"module 'dft' has no attribute {name!r}")

@@ -15,6 +15,14 @@ The cells are those of Huang et al. (paper, Figure 5 and Table S7), all 10 mm in
   cell shorts at 24.6 h and is stopped 4 h later;
 - impedance of the three symmetric cells, the default circuit R0-p(R1,CPE1)-p(R2,CPE2) with
   Table S7's R_SEI and R_ct, 7 MHz to 0.1 Hz at 10 points per decade and 10 mV, 0.2 % noise;
+- sym-Li4Ag-EIS, a replicate of sym-Li4Ag with impedance before cycling and after every 15
+  cycles (6 spectra in one EC-Lab .mpt, each in a 10 min rest inserted into the cycling), R_SEI
+  growing as 12.10 + 1.2 sqrt(n) ohm and R_ct as 24.33 (1 + 0.004 n) ohm after n cycles;
+- Li | LPSC | Ag half cells (the paper's Li|LPSC|Li4Ag and Li|LPSC|Li9Ag4, here with the 8.2 mg Ag
+  foil lithiated in situ): a first lithiation at 0.2 mA/cm2 to x = 4 (Li4Ag) and to x = 2.25
+  (Li9Ag4) Li per Ag, then 5 cycles of 0.2 mAh/cm2; two-phase plateaus at 0.345, 0.226 and
+  0.124 V (a few mV from the DFT voltages of Ag, LiAg and Li9Ag4) with sloping solid solutions
+  between them, 4.7 and 6.0 mV of overpotential;
 - full cells against LNO@NCM811 (7.64 mg/cm2, 6.000 mg active), 0.125 mA/cm2 for cycles 1-2 then
   0.25 mA/cm2, 2.5-4.3 V: Li4Ag 184, 157, 133 mAh/g at cycles 1, 30, 50 (72.1 %); Li9Ag4 183, 121,
   107 (58.8 %); Li collapsing to 10.8 % at cycle 7, where its test stops.
@@ -29,10 +37,12 @@ to a fluctuating |V| of ~0.4 mV. Full cells - an NCM811 open-circuit curve vs Li
 literature-like points) minus the anode potential (Li4Ag 0.09 V, Li9Ag4 0.12 V, Li 0 V) plus or
 minus I*R with R growing with cycle number, and an exponential approach to the cut-off over the
 last few percent of each step, so that each step ends at its cut-off exactly at the prescribed
-capacity. Voltages carry Gaussian noise (0.08 mV symmetric, 0.3 mV full) and are rounded to the
-CT-4000's 0.1 mV, currents to 1e-5 mA. The cycler logs every 120 s (symmetric; 5 s during the
-first plating step, to resolve the nucleation dip) or 600 s (full cells), and whenever |V| has
-moved by 5 mV (symmetric) or 15 mV (full) since the last record, plus the first and last point of
+capacity. Half cells - a piecewise straight equilibrium curve V(x) (tilted plateaus, sloping
+solid solutions, corners rounded by a Gaussian of 0.015 in x) minus or plus I*R. Voltages carry
+Gaussian noise (0.08 mV symmetric, 0.3 mV full and half) and are rounded to the
+CT-4000's 0.1 mV, currents to 1e-5 mA. The cycler logs every 120 s (symmetric and half cells; 5 s
+during the first plating step, to resolve the nucleation dip) or 600 s (full cells), and whenever
+|V| has moved by 5 mV (symmetric, half) or 15 mV (full) since the last record, plus the first and last point of
 every step - as the BTS record conditions do. Row counts stay modest so that the whole set is
 under 5 MB and a report on it runs fast.
 """
@@ -123,6 +133,74 @@ FULL = (
              n_cycles=7, ce_first=160.0 / 205.0, ce=0.80, r0_ohm=350.0, r_growth_ohm=250.0,
              material_loss=False, ocv_V=3.28),
 )
+
+
+@dataclass(frozen=True)
+class HalfSpec:
+    cell_id: str
+    phase: str                    # the composition the first lithiation aims at
+    protocol: str
+    layout: str
+    x_target: float               # Li per Ag at the end of the first lithiation
+    host_mass_mg: float           # Ag foil
+    r_ohm: float                  # overpotential I * r: below the equilibrium curve on
+                                  # lithiation, above it on delithiation
+    n_cycles: int                 # cycles of 0.2 mAh/cm2 after the first lithiation
+    ocv_V: float                  # open-circuit voltage of the pristine Li | Ag cell
+
+
+HALF = (
+    HalfSpec("half-Li4Ag", "Li4Ag", "half-li-ag-li4ag", "flat", x_target=4.0, host_mass_mg=8.2,
+             r_ohm=30.0, n_cycles=5, ocv_V=1.92),
+    HalfSpec("half-Li9Ag4", "Li9Ag4", "half-li-ag-li9ag4", "nested", x_target=2.25, host_mass_mg=8.2,
+             r_ohm=38.0, n_cycles=5, ocv_V=1.88),
+)
+
+@dataclass(frozen=True)
+class PeriodicEISSpec:
+    """A symmetric cell with impedance spectra before cycling and after every ``every_cycles``
+    cycles, each taken in a rest of EIS_REST_S inserted into the cycling. Its resistances drift
+    by a known law with the number of cycles n before the spectrum:
+
+        R_SEI(n) = R_SEI(0) + sei_ohm_per_sqrt_cycle * sqrt(n)    (parabolic SEI growth)
+        R_ct(n)  = R_ct(0) * (1 + ct_per_cycle * n)"""
+
+    cell: SymmetricSpec
+    every_cycles: int
+    n_spectra: int
+    sei_ohm_per_sqrt_cycle: float
+    ct_per_cycle: float
+
+    def resistances_ohm(self, n_cycles) -> tuple[np.ndarray, np.ndarray]:
+        n = np.asarray(n_cycles, float)
+        return (self.cell.r_sei_ohm + self.sei_ohm_per_sqrt_cycle * np.sqrt(n),
+                self.cell.r_ct_ohm * (1 + self.ct_per_cycle * n))
+
+
+#: a replicate of sym-Li4Ag (Table S7's resistances before cycling) followed by impedance; its
+#: polarization drifts by about I * (R_SEI + R_ct) growth over the test (0.157 mA x 17.7 ohm)
+PERIODIC_EIS = PeriodicEISSpec(
+    SymmetricSpec("sym-Li4Ag-EIS", "Li4Ag", "symmetric-li-ag", "nested", eta_mV=0.0,
+                  polarization_mV=12.0, drift_mV=2.8, end_rise_mV=0.6, r0_ohm=38.0,
+                  r_sei_ohm=12.10, q1=2.0e-7, a1=0.90, r_ct_ohm=24.33, q2=5.0e-5, a2=0.85,
+                  duration_h=150.0),
+    every_cycles=15, n_spectra=6, sei_ohm_per_sqrt_cycle=1.2, ct_per_cycle=0.004)
+EIS_REST_S = 600.0                # rest inserted for each spectrum after cycling started
+EIS_DELAY_S = 60.0                # spectrum starts this long into its rest (300 s into the first rest)
+
+
+#: the two-phase plateaus of Li_xAg at equilibrium: (V vs Li/Li+, x where it starts and ends, the
+#: phase whose DFT voltage it is near; paper, Fig. 1a: Ag 0.342, LiAg 0.230, Li9Ag4 0.121 V), a
+#: few mV off the DFT values as measured plateaus are; each tilted by PLATEAU_TILT_V
+LIAG_PLATEAUS = ((0.345, 0.08, 0.82, "Ag"), (0.226, 1.12, 1.95, "LiAg"), (0.124, 2.50, 3.62, "Li9Ag4"))
+PLATEAU_TILT_V = 0.002
+#: the start (x = 0) and the end of the Li4Ag solid solution the curve slopes to: (x, V)
+LIAG_START = (0.0, 0.75)
+LIAG_TAIL = (4.60, 0.086)
+CORNER_BLUR_X = 0.015             # corners rounded by a Gaussian this wide in x
+LOG_HALF_S = 120.0                # record interval of the half cells (s), and on 5 mV
+HALF_NOISE_V = 0.3e-3
+MOLAR_MASS_AG_G_MOL = 107.8682    # IUPAC 2021, as dft/data/li_ag.toml
 
 
 # ---------------------------------------------------------------------------------------------
@@ -337,6 +415,107 @@ def full_records(spec: FullSpec, rng: np.random.Generator) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------------------------
+# half cells (Li | LPSC | Ag, the Ag lithiated in situ)
+
+
+def li_ag_equilibrium_V(x: np.ndarray) -> np.ndarray:
+    """Equilibrium voltage (V vs Li/Li+) of Li_xAg: straight lines through LIAG_START, the ends
+    of the tilted plateaus of LIAG_PLATEAUS and LIAG_TAIL, corners rounded by a Gaussian of
+    CORNER_BLUR_X (continued flat beyond the ends)."""
+    xs, vs = [LIAG_START[0]], [LIAG_START[1]]
+    for v, a, b, _ in LIAG_PLATEAUS:
+        xs += [a, b]
+        vs += [v + PLATEAU_TILT_V / 2, v - PLATEAU_TILT_V / 2]
+    xs.append(LIAG_TAIL[0])
+    vs.append(LIAG_TAIL[1])
+    h = 0.001
+    fine = np.arange(-0.5, LIAG_TAIL[0] + 0.5 + h / 2, h)
+    vf = np.interp(fine, xs, vs)
+    half = int(round(5 * CORNER_BLUR_X / h))
+    k = np.exp(-0.5 * (np.arange(-half, half + 1) * h / CORNER_BLUR_X) ** 2)
+    vf = np.convolve(np.pad(vf, half, mode="edge"), k / k.sum(), mode="valid")
+    return np.interp(np.asarray(x, float), fine, vf)
+
+
+def half_x_per_mAh(spec: HalfSpec) -> float:
+    """Li per Ag atom moved by 1 mAh: 3.6 C / (F n_Ag)."""
+    from dft.voltage import charge_to_x
+    return float(charge_to_x(1.0, spec.host_mass_mg, MOLAR_MASS_AG_G_MOL))
+
+
+def half_records(spec: HalfSpec, rng: np.random.Generator) -> pd.DataFrame:
+    """Common-schema records of a Li | Ag half cell, the Ag the working electrode: a 10 min rest
+    at open circuit, the first lithiation (discharge, cycle 1) at 0.2 mA/cm2 to ``x_target`` Li
+    per Ag, 10 min rest, then ``n_cycles`` cycles (2, 3, ...) of delithiation and lithiation of
+    0.2 mAh/cm2 each. The voltage is :func:`li_ag_equilibrium_V` minus (lithiation) or plus
+    (delithiation) I * r, reached with a 20 s time constant, with Gaussian noise and the
+    CT-4000's 0.1 mV resolution."""
+    i_mA = J_SYM_mA_cm2 * AREA_CM2
+    eta = i_mA * spec.r_ohm / 1000.0
+    per_mAh = half_x_per_mAh(spec)
+    out = []
+    t = np.arange(0.0, REST_S + 1e-9, 10.0)
+    v = _quantize(spec.ocv_V - 0.01 * (1 - np.exp(-t / 300.0)) + rng.normal(0, HALF_NOISE_V, t.size))
+    idx = log_points(t, v, 60.0, 0.005)
+    out.append(pd.DataFrame({"time_s": t[idx], "voltage_V": v[idx], "current_mA": 0.0,
+                             "capacity_mAh": 0.0, "cycle": 1, "step": 1, "step_type": "rest"}))
+    t0, step, x = REST_S, 2, 0.0
+
+    def cc(dur_s, direction, cycle, dt=10.0):
+        nonlocal t0, step, x
+        ts = np.arange(0.0, dur_s, dt)
+        ts = np.append(ts, dur_s)
+        q = i_mA * ts / 3600.0
+        xs = x - direction * q * per_mAh
+        vv = li_ag_equilibrium_V(xs) + direction * eta * (1 - np.exp(-ts / 20.0))
+        if step == 2:  # the first lithiation starts from the open-circuit voltage
+            vv = vv + (spec.ocv_V - vv[0]) * np.exp(-ts / 15.0)
+        vq = _quantize(vv + rng.normal(0, HALF_NOISE_V, ts.size))
+        idx = log_points(ts, vq, LOG_HALF_S, 0.005)
+        cur = np.round(direction * i_mA + rng.normal(0, 2e-5, idx.size), 5)
+        out.append(pd.DataFrame({
+            "time_s": t0 + ts[idx], "voltage_V": vq[idx], "current_mA": cur,
+            "capacity_mAh": np.round(q[idx], 6), "cycle": cycle, "step": step,
+            "step_type": "cc_charge" if direction > 0 else "cc_discharge"}))
+        t0 += dur_s
+        step += 1
+        x = float(xs[-1])
+
+    def rest(dur_s, cycle, relax_from):
+        nonlocal t0, step
+        ts = np.arange(0.0, dur_s + 1e-9, 10.0)
+        vv = li_ag_equilibrium_V(np.full(ts.size, x)) + relax_from * np.exp(-ts / 60.0)
+        vq = _quantize(vv + rng.normal(0, HALF_NOISE_V, ts.size))
+        idx = log_points(ts, vq, LOG_HALF_S, 0.005)
+        out.append(pd.DataFrame({"time_s": t0 + ts[idx], "voltage_V": vq[idx], "current_mA": 0.0,
+                                 "capacity_mAh": 0.0, "cycle": cycle, "step": step,
+                                 "step_type": "rest"}))
+        t0 += dur_s
+        step += 1
+
+    q_first = spec.x_target / per_mAh                    # mAh to reach x_target
+    cc(q_first / i_mA * 3600.0, -1, 1)
+    rest(REST_S, 1, -eta)
+    for c in range(2, spec.n_cycles + 2):
+        cc(HALF_CYCLE_S, +1, c)
+        cc(HALF_CYCLE_S, -1, c)
+    return pd.concat(out, ignore_index=True)
+
+
+def half_plateau_truth(spec: HalfSpec) -> pd.DataFrame:
+    """The plateaus the first lithiation of ``spec`` was made with, as measured: voltage_V (the
+    plateau's middle minus I * r), x_start, x_end (where its straight line ends), capacity_mAh,
+    phase (whose DFT voltage it is near), equilibrium_voltage_V. Only plateaus the lithiation
+    passes whole."""
+    eta = J_SYM_mA_cm2 * AREA_CM2 * spec.r_ohm / 1000.0
+    per_mAh = half_x_per_mAh(spec)
+    rows = [{"cell_id": spec.cell_id, "voltage_V": v - eta, "x_start": a, "x_end": b,
+             "capacity_mAh": (b - a) / per_mAh, "phase": ph, "equilibrium_voltage_V": v}
+            for v, a, b, ph in LIAG_PLATEAUS if b <= spec.x_target]
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------
 # impedance
 
 
@@ -432,11 +611,10 @@ def _e7(x: float, digits: int = 7) -> str:
     return f"{mant}E{exp[0]}{int(exp[1:]):03d}"
 
 
-def write_peis_mpt(path: Path, spec: SymmetricSpec, rng: np.random.Generator, channel: int = 1,
-                   started: pd.Timestamp = START) -> Path:
-    """Write a PEIS spectrum as an EC-Lab text export (latin-1, tab-separated, the column layout
-    of EC-Lab 11 PEIS exports without counter-electrode columns)."""
-    from echem.output import atomic_write
+def _peis_rows(spec: SymmetricSpec, rng: np.random.Generator, t0_s: float = 0.0,
+               cycle: int = 1) -> list[str]:
+    """The data lines of one PEIS spectrum of ``spec`` (EC-Lab number format), its acquisition
+    starting ``t0_s`` seconds after the file's start, ``cycle number`` = ``cycle``."""
     f, z = spectrum(spec, rng)
     w = 2 * np.pi * f
     mod = np.abs(z)
@@ -444,7 +622,7 @@ def write_peis_mpt(path: Path, spec: SymmetricSpec, rng: np.random.Generator, ch
     y = 1 / z
     amp_V = 0.01 * (1 + rng.normal(0, 2e-3, f.size))
     # acquisition time: Na = 2 periods plus ~0.35 s overhead per frequency
-    t = 4.2 + np.cumsum(2.0 / f + 0.35 + rng.uniform(0, 0.05, f.size))
+    t = t0_s + 4.2 + np.cumsum(2.0 / f + 0.35 + rng.uniform(0, 0.05, f.size))
     ewe = 3e-5 + rng.normal(0, 5e-6, f.size)
     i_ma = rng.normal(0, 2e-5, f.size)
     cs = -1 / (w * z.imag) * 1e6
@@ -454,17 +632,87 @@ def write_peis_mpt(path: Path, spec: SymmetricSpec, rng: np.random.Generator, ch
     for i in range(f.size):
         rows.append("\t".join([
             _e7(f[i]), _e7(z.real[i]), _e7(-z.imag[i]), _e7(mod[i]), _e7(phase[i]), _e7(t[i], 15),
-            _e7(ewe[i]), _e7(i_ma[i]), _e7(cs[i]), _e7(cp[i]), _e7(1.0, 15), str(int(irange[i])),
-            _e7(amp_V[i]), _e7(amp_V[i] / mod[i]), _e7(y.real[i]), _e7(y.imag[i]), _e7(abs(y[i])),
-            _e7(-phase[i])]))
+            _e7(ewe[i]), _e7(i_ma[i]), _e7(cs[i]), _e7(cp[i]), _e7(float(cycle), 15),
+            str(int(irange[i])), _e7(amp_V[i]), _e7(amp_V[i] / mod[i]), _e7(y.real[i]),
+            _e7(y.imag[i]), _e7(abs(y[i])), _e7(-phase[i])]))
+    return rows
+
+
+def _write_mpt(path: Path, spec: SymmetricSpec, rows: list[str], channel: int,
+               started: pd.Timestamp, comment: str) -> Path:
+    from echem.output import atomic_write
     header = _MPT_HEADER.format(nlines="{nlines}", channel=channel, started=started.strftime("%m/%d/%Y %H:%M:%S"),
-                                stem=path.stem, material=spec.phase, comment=f"{spec.cell_id}, before cycling",
+                                stem=path.stem, material=spec.phase, comment=comment,
                                 area=AREA_CM2, ppd=10)
     nlines = header.count("\n") + 1  # + the column header line
     header = header.replace("{nlines}", str(nlines))
     text = header + "\t".join(_MPT_COLUMNS) + "\t\n" + "\n".join(rows) + "\n"
     payload = text.encode("latin-1")
     return atomic_write(path, lambda tmp: tmp.write_bytes(payload))
+
+
+def write_peis_mpt(path: Path, spec: SymmetricSpec, rng: np.random.Generator, channel: int = 1,
+                   started: pd.Timestamp = START) -> Path:
+    """Write a PEIS spectrum as an EC-Lab text export (latin-1, tab-separated, the column layout
+    of EC-Lab 11 PEIS exports without counter-electrode columns)."""
+    return _write_mpt(path, spec, _peis_rows(spec, rng), channel, started,
+                      f"{spec.cell_id}, before cycling")
+
+
+def periodic_eis_schedule(p: PeriodicEISSpec = PERIODIC_EIS) -> pd.DataFrame:
+    """When the spectra of ``p`` are taken: spectrum (1..), after_cycles, start_s (test time at
+    which the spectrum's acquisition starts), and the R0_ohm, R_SEI_ohm, R_ct_ohm it is made with."""
+    n = np.arange(p.n_spectra) * p.every_cycles
+    cycle_s = 2 * HALF_CYCLE_S
+    # before cycling: 300 s into the first rest; later: EIS_DELAY_S into the k-th inserted rest
+    start = np.where(n == 0, 300.0, REST_S + n * cycle_s + (np.arange(p.n_spectra) - 1) * EIS_REST_S
+                     + EIS_DELAY_S)
+    r_sei, r_ct = p.resistances_ohm(n)
+    return pd.DataFrame({"spectrum": np.arange(1, p.n_spectra + 1), "after_cycles": n,
+                         "start_s": start, "R0_ohm": p.cell.r0_ohm, "R_SEI_ohm": r_sei,
+                         "R_ct_ohm": r_ct})
+
+
+def periodic_eis_records(p: PeriodicEISSpec, rng: np.random.Generator) -> pd.DataFrame:
+    """The cycling of ``p.cell`` (:func:`symmetric_records`) with a rest of EIS_REST_S inserted
+    after every ``every_cycles`` cycles (and after the last), while the spectra are taken; later
+    records move on in time and in step number."""
+    rec = symmetric_records(p.cell, rng)
+    sched = periodic_eis_schedule(p)
+    parts, shift, step_shift, last = [], 0.0, 0, 0
+    for n in sched["after_cycles"][sched["after_cycles"] > 0]:
+        block = rec[(rec["cycle"] > last) & (rec["cycle"] <= n)] if last else rec[rec["cycle"] <= n]
+        block = block.assign(time_s=block["time_s"] + shift, step=block["step"] + step_shift)
+        parts.append(block)
+        t_end = float(block["time_s"].iloc[-1])
+        v_end = float(block["voltage_V"].iloc[-1])
+        ts = np.arange(0.0, EIS_REST_S + 1e-9, 10.0)
+        v = _quantize(v_end * np.exp(-ts / 30.0) + rng.normal(0, 0.08e-3, ts.size))
+        idx = log_points(ts, v, 60.0, 5e-3)
+        step_shift += 1
+        parts.append(pd.DataFrame({"time_s": t_end + ts[idx], "voltage_V": v[idx], "current_mA": 0.0,
+                                   "capacity_mAh": 0.0, "cycle": int(n),
+                                   "step": int(block["step"].iloc[-1]) + 1, "step_type": "rest"}))
+        shift += EIS_REST_S
+        last = n
+    rest = rec[rec["cycle"] > last]
+    if len(rest):
+        parts.append(rest.assign(time_s=rest["time_s"] + shift, step=rest["step"] + step_shift))
+    return pd.concat(parts, ignore_index=True)
+
+
+def write_periodic_peis_mpt(path: Path, p: PeriodicEISSpec, rng: np.random.Generator,
+                            channel: int, started: pd.Timestamp) -> Path:
+    """Write the spectra of :func:`periodic_eis_schedule` as one EC-Lab PEIS text export, as a
+    PEIS repeated in a loop writes it: ``cycle number`` 1..N, ``time/s`` running on from the
+    start of the test (``started``)."""
+    import dataclasses
+    rows = []
+    for r in periodic_eis_schedule(p).itertuples():
+        spec = dataclasses.replace(p.cell, r_sei_ohm=float(r.R_SEI_ohm), r_ct_ohm=float(r.R_ct_ohm))
+        rows += _peis_rows(spec, rng, t0_s=float(r.start_s) - 4.2, cycle=int(r.spectrum))
+    return _write_mpt(path, p.cell, rows, channel, started,
+                      f"{p.cell.cell_id}, before cycling and after every {p.every_cycles} cycles")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -480,7 +728,7 @@ def _manifest_text(files: dict[str, list[str]]) -> str:
 
         [experiment]
         title = "Li-Ag alloy anodes vs Li metal (sample data after Huang et al.)"
-        description = "Symmetric cells (nucleation, impedance, plating/stripping) and NCM811 full cells."
+        description = "Symmetric cells (nucleation, impedance, plating/stripping), NCM811 full cells, Li | Ag half cells."
         operator = "echem sample-data generator"
         date = "2024-03-04"
         dft_system = "Li-Ag"
@@ -513,6 +761,33 @@ def _manifest_text(files: dict[str, list[str]]) -> str:
             files = ["{files[s.cell_id][0]}"]
             masses = {{ cathode_active_mg = {ACTIVE_MASS_MG:.3f}, cathode_composite_mg = 10.0 }}
             """))
+    s = PERIODIC_EIS.cell
+    parts.append(textwrap.dedent(f"""\
+        [[cell]]
+        id = "{s.cell_id}"
+        type = "symmetric"
+        anode = "{s.phase}"
+        electrolyte = "Li6PS5Cl"
+        area_cm2 = {AREA_CM2}
+        protocol = "{s.protocol}"
+        files = [{", ".join(f'"{f}"' for f in files[s.cell_id])}]
+        notes = "sym-Li4Ag again, with PEIS before cycling and after every {PERIODIC_EIS.every_cycles} cycles"
+        masses = {{ anode_mg = 10.3, electrolyte_mg = 120.0 }}
+        """))
+    for s in HALF:
+        parts.append(textwrap.dedent(f"""\
+            [[cell]]
+            id = "{s.cell_id}"
+            type = "half"
+            anode = "{s.phase}"
+            cathode = "Li"
+            electrolyte = "Li6PS5Cl"
+            area_cm2 = {AREA_CM2}
+            protocol = "{s.protocol}"
+            files = ["{files[s.cell_id][0]}"]
+            notes = "Li | LPSC | Ag: {s.host_mass_mg:g} mg Ag foil (active_mg) lithiated in situ to {s.phase}, x = {s.x_target:g}"
+            masses = {{ active_mg = {s.host_mass_mg:.1f}, electrolyte_mg = 120.0 }}
+            """))
     return "\n".join(parts)
 
 
@@ -544,13 +819,35 @@ def generate(out_dir: str | Path = "sample_data", seed: int = SEED) -> list[Path
         writer = write_flat_csv if spec.layout == "flat" else write_nested_csv
         written.append(writer(rec, out / name, start_time=str(START + pd.Timedelta(days=1))))
         files[spec.cell_id] = [name]
+    p = PERIODIC_EIS
+    name = f"{p.cell.cell_id}_cycling.csv"
+    writer = write_flat_csv if p.cell.layout == "flat" else write_nested_csv
+    started = START + pd.Timedelta(days=3)
+    written.append(writer(periodic_eis_records(p, np.random.default_rng([seed, 5, 0])), out / name,
+                          start_time=str(started)))
+    eis = f"{p.cell.cell_id}_PEIS_C04.mpt"
+    written.append(write_periodic_peis_mpt(out / eis, p, np.random.default_rng([seed, 5, 1]),
+                                           channel=4, started=started))
+    files[p.cell.cell_id] = [name, eis]
+    for k, spec in enumerate(HALF):
+        rng = np.random.default_rng([seed, 4, k])
+        rec = half_records(spec, rng)
+        name = f"{spec.cell_id}_cycling.csv"
+        writer = write_flat_csv if spec.layout == "flat" else write_nested_csv
+        written.append(writer(rec, out / name, start_time=str(START + pd.Timedelta(days=2))))
+        files[spec.cell_id] = [name]
     text = _manifest_text(files).encode("utf-8")
     written.append(atomic_write(out / "experiment.toml", lambda tmp: tmp.write_bytes(text)))
     return written
 
 
-def truth(seed: int = SEED) -> pd.DataFrame:
-    """One row per sample cell with the values it was generated with (NaN where not applicable).
+def truth(seed: int = SEED, what: str = "cells") -> pd.DataFrame:
+    """One row per sample cell with the values it was generated with (NaN where not applicable);
+    with ``what="plateaus"``, one row per two-phase plateau of the half cells' first lithiation
+    (:func:`half_plateau_truth`: cell_id, voltage_V, x_start, x_end, capacity_mAh, phase,
+    equilibrium_voltage_V); with ``what="eis"``, one row per spectrum of the periodic-impedance
+    cell (:func:`periodic_eis_schedule`: cell_id, spectrum, after_cycles, time_h at the start of
+    its acquisition, R0_ohm, R_SEI_ohm, R_ct_ohm by PeriodicEISSpec's law).
 
     Columns: cell_id, cell_type, anode, protocol, file layout, nucleation_overpotential_mV,
     polarization_mV (mean over the half cycles before any short of the noise-free median |V| in
@@ -558,8 +855,12 @@ def truth(seed: int = SEED) -> pd.DataFrame:
     failure_time_h (NaN: did not fail),
     test_duration_h, R0_ohm, R_SEI_ohm, R_ct_ohm, initial_discharge_capacity_mAh_g,
     discharge_capacity_cycle30_mAh_g, discharge_capacity_last_mAh_g, retention_cycle,
-    capacity_retention_pct (discharge capacity at retention_cycle / cycle 1), active_mass_mg.
+    capacity_retention_pct (discharge capacity at retention_cycle / cycle 1), active_mass_mg
+    (full cells: cathode active material; half cells: the Ag host), x_max (half cells: Li per Ag
+    at the end of the first lithiation), end_phase, n_plateaus.
     """
+    if what not in ("cells", "plateaus", "eis"):
+        raise ValueError(f"what must be 'cells', 'plateaus' or 'eis', not {what!r}")
     rows = []
     for s in SYMMETRIC:
         rows.append({"cell_id": s.cell_id, "cell_type": "symmetric", "anode": s.phase, "protocol": s.protocol,
@@ -576,6 +877,25 @@ def truth(seed: int = SEED) -> pd.DataFrame:
                      "discharge_capacity_cycle30_mAh_g": qd[29] if s.n_cycles >= 30 else np.nan,
                      "discharge_capacity_last_mAh_g": qd[-1], "retention_cycle": s.n_cycles,
                      "capacity_retention_pct": 100 * qd[-1] / qd[0], "active_mass_mg": ACTIVE_MASS_MG})
+    s = PERIODIC_EIS.cell
+    n_rests = int((PERIODIC_EIS.n_spectra - 1))
+    rows.append({"cell_id": s.cell_id, "cell_type": "symmetric", "anode": s.phase, "protocol": s.protocol,
+                 "layout": s.layout, "nucleation_overpotential_mV": s.eta_mV,
+                 "polarization_mV": plateau_truth_mV(s), "initial_polarization_mV": s.polarization_mV,
+                 "failure_time_h": np.nan,
+                 "test_duration_h": s.duration_h + (REST_S + n_rests * EIS_REST_S) / 3600.0,
+                 "R0_ohm": s.r0_ohm, "R_SEI_ohm": s.r_sei_ohm, "R_ct_ohm": s.r_ct_ohm})
+    for s in HALF:
+        rows.append({"cell_id": s.cell_id, "cell_type": "half", "anode": s.phase, "protocol": s.protocol,
+                     "layout": s.layout, "active_mass_mg": s.host_mass_mg, "x_max": s.x_target,
+                     "end_phase": s.phase, "n_plateaus": len(half_plateau_truth(s))})
+    if what == "plateaus":
+        return pd.concat([half_plateau_truth(s) for s in HALF], ignore_index=True)
+    if what == "eis":
+        sched = periodic_eis_schedule(PERIODIC_EIS)
+        sched.insert(0, "cell_id", PERIODIC_EIS.cell.cell_id)
+        sched.insert(3, "time_h", sched.pop("start_s") / 3600.0)
+        return sched
     return pd.DataFrame(rows)
 
 

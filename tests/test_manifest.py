@@ -67,8 +67,9 @@ def test_good_manifest(tmp_path):
 def test_sample_data_manifest():
     exp = load_manifest(SAMPLE / "experiment.toml")
     ids = [c.id for c in exp.cells]
-    assert ids == ["sym-Li4Ag", "sym-Li9Ag4", "sym-Li", "full-Li4Ag", "full-Li9Ag4", "full-Li"]
-    assert [c.phase for c in exp.cells] == ["Li4Ag", "Li9Ag4", "Li"] * 2
+    assert ids == ["sym-Li4Ag", "sym-Li9Ag4", "sym-Li", "full-Li4Ag", "full-Li9Ag4", "full-Li",
+                   "sym-Li4Ag-EIS", "half-Li4Ag", "half-Li9Ag4"]
+    assert [c.phase for c in exp.cells] == ["Li4Ag", "Li9Ag4", "Li"] * 2 + ["Li4Ag"] * 2 + ["Li9Ag4"]
     for c in exp.cells:
         assert all(f.is_file() for f in c.files)
         if c.type == "full":  # 7.64 mg/cm2 on a 10 mm cell (paper)

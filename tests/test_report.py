@@ -57,6 +57,10 @@ def test_summary_recovers_what_the_sample_data_was_generated_with(report):
                 assert abs(_num(g["failure_time_h"]) - t["failure_time_h"]) <= 1.0
             assert _num(g["polarization_mV"]) == pytest.approx(t["polarization_mV"], rel=0.05)
             assert g["capacity_retention_pct"] == ""
+        elif t["cell_type"] == "half":
+            # the half cells (Li | Ag, echem.phases) are in the summary; their own analysis is
+            # not wired into the report yet, so there is no number of theirs to hold here
+            continue
         else:
             assert abs(_num(g["capacity_retention_pct"]) - t["capacity_retention_pct"]) <= 1.0
             assert _num(g["retention_cycle"]) == t["retention_cycle"]
@@ -150,7 +154,7 @@ def test_second_run_leaves_the_database_unchanged(report, tmp_path):
         return c
 
     before = counts()
-    assert before["cells"] == 6 and before["results"] > 30
+    assert before["cells"] == 9 and before["results"] > 30
     assert main(["report", str(SAMPLE), "-o", str(tmp_path / "again"), "--db", str(db),
                  "--quiet", "--jobs", "2"]) == 0
     assert counts() == before

@@ -127,3 +127,96 @@ def test_truth_table_matches_the_paper():
     pol = t.loc[["sym-Li4Ag", "sym-Li9Ag4", "sym-Li"], "polarization_mV"]
     assert pol.idxmin() == "sym-Li4Ag" and pol.idxmax() == "sym-Li9Ag4"   # paper, Figure 5c
     assert t.loc["sym-Li", "failure_time_h"] < 25
+
+
+@pytest.mark.parametrize("k", range(len(sampledata.HALF)))
+def test_half_cells_hold_their_lithiation(k):
+    """The half cell's first lithiation: 0.2 mA/cm2 until x Li per Ag of the target phase
+    (Li4Ag x = 4, Li9Ag4 x = 9/4 from the formulas) by Coulomb counting on the 8.2 mg Ag foil."""
+    from dft.voltage import phase_voltages
+    spec = sampledata.HALF[k]
+    d = _read(f"{spec.cell_id}_cycling.csv")
+    cc = d[d["step_type"].isin(["cc_charge", "cc_discharge"])]
+    assert np.allclose(cc["current_mA"].abs() / 0.7854, 0.2, rtol=1e-3)
+    first = cc[cc["cycle"] == 1]
+    assert (first["current_mA"] < 0).all()                # lithiation of the Ag = discharge
+    x = first["capacity_mAh"].max() * 3.6 / 96485.33212 / (spec.host_mass_mg / 1000 / 107.8682)
+    assert x == pytest.approx(phase_voltages().at[spec.phase, "guest_per_host"], abs=1e-4)
+    later = cc[cc["cycle"] > 1].groupby("step")["capacity_mAh"].max() / 0.7854
+    assert np.allclose(later, 0.2, rtol=1e-3) and len(later) == 2 * spec.n_cycles
+    assert np.allclose(d["voltage_V"] * 1e4, np.round(d["voltage_V"] * 1e4), atol=1e-6)
+    # and the schedule is its protocol's (half-li-ag-li4ag / half-li-ag-li9ag4)
+    from echem.manifest import check_compliance, load_manifest
+    exp = load_manifest(SAMPLE)
+    cell = next(c for c in exp.cells if c.id == spec.cell_id)
+    assert exp.protocol_for(cell).name == spec.protocol
+    assert check_compliance(cell, exp.protocol_for(cell), [echem.read(f) for f in cell.files]) == []
+
+
+@pytest.mark.parametrize("k", range(len(sampledata.HALF)))
+def test_half_cells_identified_against_truth(k):
+    """echem.phases on the sample half cells (read back from their BTSDA exports, host mass from
+    the manifest) finds the plateaus they were generated with."""
+    from echem import phases
+    from echem.manifest import load_manifest
+    spec = sampledata.HALF[k]
+    cell = next(c for c in load_manifest(SAMPLE).cells if c.id == spec.cell_id)
+    assert cell.type == "half" and cell.phase == spec.phase
+    pm = phases.identify(_read(f"{spec.cell_id}_cycling.csv"), host_mass_mg=cell.active_mass_g * 1000)
+    want = sampledata.truth(what="plateaus")
+    want = want[want["cell_id"] == spec.cell_id].reset_index(drop=True)
+    got = pm.plateaus
+    assert len(got) == len(want) == sampledata.truth().set_index("cell_id").loc[spec.cell_id, "n_plateaus"]
+    assert list(got["phase"]) == list(want["phase"])
+    assert np.abs(got["voltage_V"] - want["voltage_V"]).max() < 0.002
+    assert np.abs(got["x_start"] - want["x_start"]).max() < 0.1
+    assert np.abs(got["x_end"] - want["x_end"]).max() < 0.1
+    t = sampledata.truth().set_index("cell_id").loc[spec.cell_id]
+    assert pm.x_max == pytest.approx(t["x_max"], abs=0.001) and pm.end_phase == t["end_phase"]
+    # the DFT cross-reference: each measured plateau within 15 mV of its phase's DFT voltage
+    cmp = phases.compare_to_dft(pm).dropna(subset=["measured_voltage_V"])
+    assert len(cmp) == len(want) and (cmp["delta_mV"].abs() < 15).all()
+
+
+@pytest.mark.filterwarnings("ignore:Simulating circuit based on initial parameters")
+def test_periodic_impedance_cell():
+    """sym-Li4Ag-EIS: six PEIS spectra in one EC-Lab .mpt (cycle number 1..6), before cycling and
+    after every 15 cycles, each inside a rest of the cycling file; each spectrum is the default
+    circuit with the R_SEI and R_ct of truth(what="eis"), as impedance.py computes it, and a fit
+    (echem.eis) gives them back."""
+    from impedance.models.circuits import CustomCircuit
+    from echem import eis
+    p = sampledata.PERIODIC_EIS
+    want = sampledata.truth(what="eis")
+    assert list(want["after_cycles"]) == [0, 15, 30, 45, 60, 75]
+    # the law, closed form at n = 0 and n = 75 (Table S7's values before cycling)
+    assert want["R_SEI_ohm"].iloc[0] == 12.10 and want["R_ct_ohm"].iloc[0] == 24.33
+    assert want["R_SEI_ohm"].iloc[-1] == pytest.approx(12.10 + 1.2 * np.sqrt(75))
+    assert want["R_ct_ohm"].iloc[-1] == pytest.approx(24.33 * 1.3)
+    m = echem.read(SAMPLE / f"{p.cell.cell_id}_PEIS_C04.mpt")
+    d = m.data
+    assert sorted(d["spectrum"].unique()) == [1, 2, 3, 4, 5, 6]
+    cyc = echem.read(SAMPLE / f"{p.cell.cell_id}_cycling.csv").data
+    assert cyc["cycle"].max() == 75
+    for (k, s), w in zip(d.groupby("spectrum"), want.itertuples()):
+        f = s["frequency_Hz"].to_numpy()
+        z = s["z_real_ohm"].to_numpy() + 1j * s["z_imag_ohm"].to_numpy()
+        circ = CustomCircuit("R0-p(R1,CPE1)-p(R2,CPE2)", initial_guess=[
+            p.cell.r0_ohm, w.R_SEI_ohm, p.cell.q1, p.cell.a1, w.R_ct_ohm, p.cell.q2, p.cell.a2])
+        rel = np.abs(z - circ.predict(f, use_initial=True)) / np.abs(z)
+        assert rel.max() < 0.01
+        # taken during a rest of the cycling: no current while the spectrum runs
+        t0, t1 = s["time_s"].min(), s["time_s"].max()
+        assert t0 == pytest.approx(w.time_h * 3600, abs=1.0)
+        during = cyc[(cyc["time_s"] >= t0 - 60) & (cyc["time_s"] <= t1 + 60)]
+        assert len(during) and (during["current_mA"] == 0).all() and (during["step_type"] == "rest").all()
+        # after the cycles it follows
+        assert cyc.loc[cyc["time_s"] < t0, "cycle"].max() == max(w.after_cycles, 1)
+    # the cell keeps to its protocol (symmetric-li-ag) with the rests and spectra in it
+    from echem.manifest import check_compliance, load_manifest
+    exp = load_manifest(SAMPLE)
+    cell = next(c for c in exp.cells if c.id == p.cell.cell_id)
+    assert check_compliance(cell, exp.protocol_for(cell), [m, echem.read(cell.files[0])]) == []
+    fits = eis.fit_table(eis.fit_spectra(m))
+    assert fits["R_SEI"].to_numpy() == pytest.approx(want["R_SEI_ohm"].to_numpy(), rel=0.03)
+    assert fits["R_ct"].to_numpy() == pytest.approx(want["R_ct_ohm"].to_numpy(), rel=0.03)
