@@ -45,6 +45,7 @@ class CellTask:
     cell: Cell
     protocol: Protocol
     out_dir: Path | None = None
+    system: str = "Li-Ag"   # the DFT alloy system of the experiment
 
 
 class InlineExecutor(Executor):
@@ -155,7 +156,7 @@ def process_cell(task: CellTask) -> CellResult:
 
     cell = task.cell
     try:
-        res = analyse_cell(cell, task.protocol, read_files(cell.files))
+        res = analyse_cell(cell, task.protocol, read_files(cell.files), task.system)
     except Exception as exc:  # a bug must cost one cell, not the batch
         res = CellResult(cell.id, cell.type, cell.anode, task.protocol.name)
         res.warnings.append(f"the cell could not be analysed: {_describe(exc)}")
@@ -382,7 +383,8 @@ def _run(exp: Experiment, warnings: list[str], skipped: list[str] | None, execut
 
     dirs = [None] * len(exp.cells) if cells_dir is None else \
         [cells_dir / name for name in cell_folders(c.id for c in exp.cells)]
-    tasks = [CellTask(c, exp.protocol_for(c), d) for c, d in zip(exp.cells, dirs)]
+    tasks = [CellTask(c, exp.protocol_for(c), d, exp.dft_system or "Li-Ag")
+             for c, d in zip(exp.cells, dirs)]
     done = []
 
     def report(future: Future) -> None:

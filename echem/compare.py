@@ -40,17 +40,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from echem import metrics
 from echem.errors import EchemError
 
 #: measured metric -> (better direction, label, unit)
+#: measured metric -> (better direction, short label, unit), as declared in echem.metrics
 METRICS: dict[str, tuple[str, str, str]] = {
-    "nucleation_overpotential_mV": ("lower", "nucleation overpotential", "mV"),
-    "R_SEI_ohm": ("lower", "R_SEI", "ohm"),
-    "R_ct_ohm": ("lower", "R_ct", "ohm"),
-    "polarization_mV": ("lower", "polarization", "mV"),
-    "failure_time_h": ("higher", "time to failure", "h"),
-    "capacity_retention_pct": ("higher", "capacity retention", "%"),
-}
+    name: (metrics.spec(name).better, metrics.spec(name).short, metrics.spec(name).unit)
+    for name in ("nucleation_overpotential_mV", "R_SEI_ohm", "R_ct_ohm", "polarization_mV",
+                 "failure_time_h", "capacity_retention_pct")}
 
 
 @dataclass(frozen=True)
@@ -124,11 +122,10 @@ def _resolve(anode: str, phases) -> str | None:
 def _censoring(g: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """(failure time or lower bound in h, censored) per cell of ``g`` (see the module docstring)."""
     v = pd.to_numeric(g["failure_time_h"], errors="coerce").to_numpy(float)
-    if "failure_censored" in g:
-        cens = g["failure_censored"].fillna(False).astype(bool).to_numpy()
-    else:
-        cens = np.zeros(v.size, dtype=bool)
-    if "test_duration_h" in g:
+    if "failure_censored" in g:   # the results say which cells did not fail
+        return v, g["failure_censored"].fillna(False).astype(bool).to_numpy()
+    cens = np.zeros(v.size, dtype=bool)
+    if "test_duration_h" in g:     # older results: NaN failure beside the test's duration
         d = pd.to_numeric(g["test_duration_h"], errors="coerce").to_numpy(float)
         survived = ~np.isfinite(v) & np.isfinite(d)
         v = np.where(survived, d, v)

@@ -23,7 +23,8 @@ class MetricSpec:
     """A reported metric.
 
     - ``name``: column name, with its unit (``R_ct_ohm``); ``unit``: the unit as written for people.
-    - ``label``: words for the HTML and the console ("Charge-transfer resistance").
+    - ``label``: words for the HTML and the console ("Charge-transfer resistance R_ct");
+      ``short``: the same in a sentence ("R_ct"; default: the label in lower case).
     - ``better``: "lower", "higher" or "" (no direction: a setting or a noise level).
     - ``uncertainty``: what its uncertainty is where it has one (:data:`UNCERTAINTY_KINDS`).
     - ``cell_types``: the cell types it is reported for.
@@ -43,6 +44,11 @@ class MetricSpec:
     stderr_column: str | None = None
     n_column: str | None = None
     source: str = ""
+    short: str = ""
+
+    def __post_init__(self):
+        if not self.short:
+            object.__setattr__(self, "short", self.label[:1].lower() + self.label[1:])
 
     def get(self, result: CellResult) -> Metric | None:
         """This metric of a cell's result (None where the cell does not have it)."""
@@ -75,13 +81,13 @@ metric("polarization_mV", "mV", "Polarization", better="lower", uncertainty="sd"
        source="Figure 5c")
 metric("hysteresis_mV", "mV", "Voltage hysteresis", better="lower", uncertainty="sd",
        cell_types=("symmetric",), summary=False)
-metric("failure_time_h", "h", "Time to short circuit", better="higher",
+metric("failure_time_h", "h", "Time to failure", better="higher",
        cell_types=("symmetric",), source="Figure 5c")   # censored: the test's duration
 # impedance (paper, Figure 5b and Table S7)
 metric("R_SEI_ohm", "Ω", "SEI resistance R_SEI", better="lower", uncertainty="fit_se",
-       stderr_column="R_SEI_stderr_ohm", source="Table S7")
+       stderr_column="R_SEI_stderr_ohm", source="Table S7", short="R_SEI")
 metric("R_ct_ohm", "Ω", "Charge-transfer resistance R_ct", better="lower", uncertainty="fit_se",
-       stderr_column="R_ct_stderr_ohm", source="Table S7")
+       stderr_column="R_ct_stderr_ohm", source="Table S7", short="R_ct")
 metric("R_SEI_ohm_cm2", "Ω·cm²", "Area-specific R_SEI", better="lower", uncertainty="fit_se")
 metric("R_ct_ohm_cm2", "Ω·cm²", "Area-specific R_ct", better="lower", uncertainty="fit_se")
 metric("R0_ohm", "Ω", "Bulk electrolyte resistance R0", better="lower", uncertainty="fit_se",
@@ -99,6 +105,9 @@ metric("mean_coulombic_efficiency", "", "Mean coulombic efficiency", better="hig
        n_column="mean_coulombic_efficiency_n")
 metric("fade_pct_per_cycle", "%/cycle", "Capacity fade per cycle", better="lower",
        uncertainty="fit_se", cell_types=("half", "full"))
+# half cells with an alloy host (paper, Figure 1a and 5h)
+metric("x_max", "", "Li per host atom at the end of the first lithiation", cell_types=("half",),
+       source="Figure 1a, 5h")
 # every cell with cycling data
 metric("test_duration_h", "h", "Test duration")
 

@@ -206,7 +206,7 @@ def test_operating_window_edges_closed_form():
 
 
 def test_phase_figure():
-    from echem.figures_phases import phase_figure
+    from echem.report.figures.phases import phase_figure
     x, v = branch_curve([t[:3] for t in TRUE], 4.25, 0.097, seed=0)
     pm = phases.identify(records(x, v), host_mass_mg=HOST_MG)
     fig = phase_figure(pm, title="Li | Ag")

@@ -26,7 +26,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from echem import cycling, metrics, nucleation, symmetric
+from echem import cycling, metrics, nucleation, phases, symmetric
 from echem.errors import EchemError
 from echem.manifest import Cell, check_compliance
 from echem.protocol import Protocol
@@ -45,10 +45,12 @@ class FileRead:
     error: str | None = None
 
 
-def analyse_cell(cell: Cell, protocol: Protocol, reads: list[FileRead]) -> CellResult:
+def analyse_cell(cell: Cell, protocol: Protocol, reads: list[FileRead],
+                 system: str = "Li-Ag") -> CellResult:
     """Everything the cell's protocol and type call for, from its files as read (in the
     manifest's order). ``cell.type`` "auto" (a folder without a manifest): the type is inferred
-    from the data (:func:`infer_type`) and the result says so in a warning."""
+    from the data (:func:`infer_type`) and the result says so in a warning. ``system``: the DFT
+    alloy system whose phases a half cell's plateaus are named by."""
     ok = [r for r in reads if r.measurement is not None]
     kind = cell.type
     res = CellResult(cell.id, kind, cell.anode, protocol.name)
@@ -88,7 +90,7 @@ def analyse_cell(cell: Cell, protocol: Protocol, reads: list[FileRead]) -> CellR
             res.warnings.append(f"{len(cycling_parts)} cycling files: analysed the longest, "
                                 f"{Path(r.path).name}")
         res.tables["data"] = data
-        _cycling(res, kind, cell, protocol, data)
+        _cycling(res, kind, cell, protocol, data, system)
     elif not any(imp is not None for _, _, imp in parts) and ok:
         res.warnings.append("no cycling or impedance data found in the cell's files")
     area_specific(res, cell.area_cm2)
@@ -209,7 +211,8 @@ def _impedance(protocol: Protocol, rows: pd.DataFrame, source: str, res: CellRes
                                 + (f" ({row['kk_message']})" if isinstance(row.get("kk_message"), str) else ""))
 
 
-def _cycling(res: CellResult, kind: str, cell: Cell, protocol: Protocol, data: pd.DataFrame) -> None:
+def _cycling(res: CellResult, kind: str, cell: Cell, protocol: Protocol, data: pd.DataFrame,
+             system: str) -> None:
     # the rows cleaned and cut into steps once, for the step table and every analysis after it
     steps = _guard(res, "step table", lambda: cycling.prepare(data))
     prepared = data if steps is None else steps
@@ -221,6 +224,26 @@ def _cycling(res: CellResult, kind: str, cell: Cell, protocol: Protocol, data: p
         _guard(res, "symmetric-cell analyses", lambda: _symmetric(res, cell, protocol, prepared))
     else:
         _guard(res, "cycling analyses", lambda: _full(res, kind, cell, protocol, prepared))
+    if kind == "half" and cell.phase is not None:
+        _guard(res, "alloy phases", lambda: _phases(res, cell, data, system))
+
+
+def _phases(res: CellResult, cell: Cell, data: pd.DataFrame, system: str) -> None:
+    """A half cell whose working electrode is an alloy host of ``system`` (its anode a phase of
+    it): the phases its first lithiation went through, each plateau named by the nearest DFT
+    phase voltage (paper, Figure 1a), and the composition reached (``echem.phases``)."""
+    mass_mg = cell.masses_mg.get("active_mg", cell.masses_mg.get("anode_mg"))
+    if mass_mg is None:
+        res.warnings.append("alloy phases not identified: no host mass (masses.active_mg) in the "
+                            "manifest, so Li per host atom cannot be counted")
+        return
+    pm = phases.identify(data, host_mass_mg=mass_mg, system=system)
+    res.analyses["phases"] = pm
+    res.tables["plateaus"] = pm.plateaus
+    res.tables["phases_vs_dft"] = phases.compare_to_dft(pm)
+    res.warnings += list(pm.warnings)
+    res.metrics.append(metrics.value("x_max", pm.x_max))
+    res.info["end_phase"] = pm.end_phase
 
 
 def _estimate(name: str, est, res: CellResult) -> None:

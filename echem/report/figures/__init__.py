@@ -30,7 +30,7 @@ def cell_figures(res: CellResult) -> list[Figure]:
     """The figures of one cell, from its analyses: impedance (first spectrum that could be
     fitted), then for a symmetric cell voltage vs time with the nucleation dip and the
     polarization with the failure, for a half or full cell the voltage profiles and the capacity
-    and coulombic efficiency per cycle."""
+    and coulombic efficiency per cycle, and for an alloy half cell its phases."""
     a = res.analyses
     out = []
     for item in a.get("impedance", [])[:1]:
@@ -49,15 +49,24 @@ def cell_figures(res: CellResult) -> list[Figure]:
         out.append(render(cycling.polarization_figure(data, a["polarization"], fail, title=res.cell_id),
                           "polarization", f"{res.cell_id}: polarization per half cycle"
                           + ("" if fail is None else f", {fail.kind} at {fail.time_h:.1f} h")))
-    elif "cycle_table" in res.tables and "data" in a:
+    elif "cycling" in a and "data" in a:
         from echem.report.figures import cycling
-        mass, cycles = a.get("active_mass_g"), a.get("profile_cycles", (1, 30, 50))
+        cyc, mass = a["cycling"], a.get("active_mass_g")
+        cycles = a.get("profile_cycles", (1, 30, 50))
         out.append(render(cycling.voltage_capacity_figure(a["data"], cycles, active_mass_g=mass,
+                                                          cycle_source=cyc.cycle_source,
                                                           title=res.cell_id), "profiles",
                           f"{res.cell_id}: voltage profiles of cycles {', '.join(map(str, cycles))}"))
-        out.append(render(cycling.capacity_figure(res.tables["cycle_table"], active_mass_g=mass,
-                                                  title=res.cell_id), "capacity",
-                          f"{res.cell_id}: discharge capacity and coulombic efficiency"))
+        out.append(render(cycling.capacity_figure(cyc.cycles, active_mass_g=mass, title=res.cell_id),
+                          "capacity", f"{res.cell_id}: charge and discharge capacity and coulombic "
+                          f"efficiency ({cyc.ce_convention_text}) per cycle"))
+    if "phases" in a:
+        from echem.report.figures import phases
+        pm = a["phases"]
+        out.append(render(phases.phase_figure(pm, title=res.cell_id), "phases",
+                          f"{res.cell_id}: voltage vs x (Li per host atom) of the first lithiation, "
+                          f"the DFT phase voltages dashed, each plateau labelled with its phase; "
+                          f"x = {pm.x_max:.2f} reached ({pm.end_phase}); dQ/dV beside it"))
     return out
 
 

@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from echem.phases import PhaseMap
-from echem.plotting import decimate_minmax, set_margins_in, ytick_labels_width_in
+from echem.report.figures.plotting import decimate_minmax, set_margins_in, ytick_labels_width_in
 
 _BRANCH_STYLE = {"lithiation": ("C0", "lithiation"), "delithiation": ("C3", "delithiation")}
 
