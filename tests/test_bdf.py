@@ -104,10 +104,11 @@ def test_neware_binaries(corpus, tmp_path, name, ext):
     np.testing.assert_array_equal(df["Voltage / V"], ref["Voltage"].astype("float64"))
     np.testing.assert_allclose(df["Current / A"], ref["Current(mA)"].astype("float64") / 1000,
                                rtol=1e-15, atol=0)
+    # the reader takes fastnda's capacities, NewareNDA rounds its own: equal to float32 rounding
     np.testing.assert_allclose(df["Charging Capacity / Ah"],
-                               ref["Charge_Capacity(mAh)"].astype("float64") / 1000, rtol=1e-15)
+                               ref["Charge_Capacity(mAh)"].astype("float64") / 1000, rtol=2e-7)
     np.testing.assert_allclose(df["Discharging Energy / Wh"],
-                               ref["Discharge_Energy(mWh)"].astype("float64") / 1000, rtol=1e-15)
+                               ref["Discharge_Energy(mWh)"].astype("float64") / 1000, rtol=2e-7)
     np.testing.assert_array_equal(df["Cycle Count / 1"], ref["Cycle"])
     np.testing.assert_array_equal(df["Step Index / 1"], ref["Step_Index"])
     if "T1" in ref:  # an auxiliary thermocouple

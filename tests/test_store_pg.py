@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from echem import store
+
+from echem import sampledata, store
 from echem.cli import main
 from echem.errors import EchemError
 from pg import postgres_server  # noqa: F401  (the session's server)
@@ -32,8 +33,9 @@ def test_a_report_stores_its_results_in_the_server(postgres_server, tmp_path,  #
     # in the server: the six sample cells, and each value of summary.csv
     with open(out / "summary.csv", newline="") as fh:
         summary = {r["cell_id"]: r for r in csv.DictReader(fh)}
-    assert len(summary) == 6
-    assert server_rows(postgres_server, url, "SELECT COUNT(*) FROM cells")[0][0] == 6
+    n_cells = len(sampledata.truth())
+    assert len(summary) == n_cells
+    assert server_rows(postgres_server, url, "SELECT COUNT(*) FROM cells")[0][0] == n_cells
     stored = {(c, m): v for c, m, v in server_rows(
         postgres_server, url, "SELECT c.cell_id, r.metric, r.value FROM results r "
                               "JOIN cells c ON c.id = r.cell")}

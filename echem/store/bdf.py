@@ -69,11 +69,41 @@ def bdf_table(measurement: Measurement) -> pd.DataFrame:
         else:
             if label in _REQUIRED:
                 out[label] = np.full(n, np.nan)
+        if label not in out and label in _BY_DIRECTION and {"capacity_mAh", "energy_mWh"} & set(d.columns):
+            derived = _by_direction(d, *_BY_DIRECTION[label])
+            if derived is not None:
+                out[label] = derived
         if label == "Current / A":  # Unix time goes after the required columns
             start = _epoch_s(measurement.meta.get("start_time"))
             if start is not None and "time_s" in d.columns:
                 out["Unix Time / s"] = start + d["time_s"].to_numpy(dtype="float64")
     return pd.DataFrame(out, index=pd.RangeIndex(n))
+
+
+#: BDF label -> (schema column counted per step, direction) for instruments that count one
+#: capacity and energy per step: the charging ones are that count on charge steps, 0 elsewhere
+_BY_DIRECTION = {"Charging Capacity / Ah": ("capacity_mAh", 1),
+                 "Discharging Capacity / Ah": ("capacity_mAh", -1),
+                 "Charging Energy / Wh": ("energy_mWh", 1),
+                 "Discharging Energy / Wh": ("energy_mWh", -1)}
+
+
+def _by_direction(d: pd.DataFrame, column: str, direction: int):
+    """``column`` (mAh or mWh, per step) in Ah or Wh on the rows of steps in ``direction`` (1:
+    charge, -1: discharge; by ``step_type``, else by the sign of the current), 0 elsewhere."""
+    if column not in d.columns:
+        return None
+    if "step_type" in d.columns:
+        kind = d["step_type"].astype(str)
+        on = kind.str.endswith("_discharge") if direction < 0 else \
+            kind.str.endswith("_charge") & ~kind.str.endswith("_discharge")
+        on = on.to_numpy()
+    elif "current_mA" in d.columns:
+        on = (np.sign(d["current_mA"].to_numpy(dtype="float64")) == direction)
+    else:
+        return None
+    values = d[column].to_numpy(dtype="float64", na_value=np.nan)
+    return np.where(on, np.abs(values), 0.0) / 1000.0
 
 
 def _convert(values: pd.Series, label: str, divisor: float):

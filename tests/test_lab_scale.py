@@ -1,0 +1,158 @@
+"""Lab scale with real components on loopback: the cells of a report run on a real Dask
+scheduler with two worker processes and give the local run's summary; `echem watch` processes a
+folder that receives its files in two batches, equals a one-shot report, and stops on SIGTERM."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from echem import store
+from echem.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "sample_data"
+FILES = ("sym-Li_cycling.csv", "sym-Li4Ag_PEIS_C01.mpt", "full-Li_cycling.csv")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")   # this checkout's echem
+    return env
+
+
+def _summary(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path).sort_values("cell_id").reset_index(drop=True)
+
+
+@pytest.fixture
+def folder(tmp_path):
+    d = tmp_path / "exp"
+    d.mkdir()
+    for name in FILES:
+        shutil.copy(SAMPLE / name, d)
+    return d
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    if shutil.which("dask") is None and not _has_distributed():
+        pytest.skip("dask.distributed is not installed")
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    common = dict(cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host",
+                               "127.0.0.1", "--port", str(port), "--no-dashboard"], **common)]
+    for _ in range(2):   # two worker processes
+        procs.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address,
+                                       "--nthreads", "1", "--no-dashboard", "--no-nanny",
+                                       "--local-directory", str(tmp_path)], **common))
+    try:
+        from distributed import Client
+        with Client(address, timeout="60s") as client:
+            client.wait_for_workers(2, timeout=120)
+        yield address
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def _has_distributed() -> bool:
+    try:
+        import distributed  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def test_a_two_worker_cluster_gives_the_local_summary(folder, cluster, tmp_path):
+    local, remote = tmp_path / "local", tmp_path / "cluster"
+    assert main(["report", str(folder), "-o", str(local), "--db", str(tmp_path / "l.sqlite"),
+                 "--jobs", "1", "--quiet"]) == 0
+    assert main(["report", str(folder), "-o", str(remote), "--db", str(tmp_path / "c.sqlite"),
+                 "--scheduler", cluster, "--quiet"]) == 0
+    pd.testing.assert_frame_equal(_summary(local / "summary.csv"), _summary(remote / "summary.csv"))
+    for cell in ("sym-Li_cycling", "full-Li_cycling"):
+        assert (remote / "cells" / cell / "data.csv").stat().st_size == \
+            (local / "cells" / cell / "data.csv").stat().st_size
+
+
+def test_an_absent_scheduler_is_a_clean_error(folder, tmp_path, capsys):
+    assert main(["report", str(folder), "-o", str(tmp_path / "o"), "--db", str(tmp_path / "d.sqlite"),
+                 "--scheduler", f"tcp://127.0.0.1:{_free_port()}"]) == 1
+    assert "no Dask scheduler answers" in capsys.readouterr().err
+
+
+def test_watch_processes_files_as_they_arrive_and_stops_on_sigterm(folder, tmp_path):
+    one_shot = tmp_path / "one-shot"
+    assert main(["report", str(folder), "-o", str(one_shot), "--db", str(tmp_path / "o.sqlite"),
+                 "--jobs", "1", "--quiet"]) == 0
+    watched = tmp_path / "lab"
+    (watched / "exp").mkdir(parents=True)
+    out, dbp = tmp_path / "out", tmp_path / "w.sqlite"
+    log = open(tmp_path / "watch.log", "w")
+    proc = subprocess.Popen([sys.executable, "-c", "from echem.cli import entry; entry()", "watch",
+                             str(watched), "-o", str(out), "--db", str(dbp), "--settle", "1"],
+                            stdout=log, stderr=subprocess.STDOUT, env=_env())
+    try:
+        for batch in (FILES[:2], FILES[2:]):           # files arrive in two batches
+            for name in batch:
+                shutil.copy(folder / name, watched / "exp" / name)
+            deadline = time.monotonic() + 180
+            while time.monotonic() < deadline:
+                summary = out / "exp" / "summary.csv"
+                if summary.exists() and len(pd.read_csv(summary)) == \
+                        len([f for f in (watched / "exp").iterdir()]):
+                    break
+                time.sleep(0.5)
+        got = _summary(out / "exp" / "summary.csv")
+        pd.testing.assert_frame_equal(got, _summary(one_shot / "summary.csv"))
+        with store.open(dbp) as s:
+            assert sorted(s.latest()["cell_id"]) == sorted(got["cell_id"])
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0 and time.monotonic() - t0 < 20
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
+    lines = (tmp_path / "watch.log").read_text().splitlines()
+    assert sum(" -> cell " in line for line in lines) >= len(FILES)   # one line per file processed
+
+
+def test_watch_once_takes_what_is_there_and_analyses_only_what_changed(folder, tmp_path):
+    out, dbp = tmp_path / "out", tmp_path / "w.sqlite"
+    lines: list[str] = []
+    from echem.watch import Watcher
+    with store.open(dbp) as s:
+        w = Watcher(folder, out, store=s, settle_s=0.0, log=lines.append)
+        assert w.step(final=True) == 1
+        first = len(lines)
+        assert first == len(FILES)
+        assert w.step(final=True) == 0               # nothing changed: nothing done
+        data = folder / "full-Li_cycling.csv"
+        data.write_bytes(data.read_bytes())            # same bytes, new time: no new analysis
+        os.utime(data, (time.time() + 5, time.time() + 5))
+        w.step(final=True)
+        assert len(lines) == first
+        text = data.read_text().splitlines(keepends=True)
+        data.write_text("".join(text[:len(text) // 2]))   # the test's file, cut: only it again
+        w.step(final=True)
+        assert [line.split(" -> cell ")[1].split(":")[0] for line in lines[first:]] == ["full-Li_cycling"]
