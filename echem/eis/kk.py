@@ -106,8 +106,8 @@ class _LinKK:
 
     def tau(self, M):
         t_min, t_max = 1 / (2 * np.pi * self.f.max()), 1 / (2 * np.pi * self.f.min())
-        if M == 1:
-            return np.array([t_min])
+        if M == 1:  # as impedance.py's get_tc_distribution: the one element at t_max
+            return np.array([t_max])
         return 10 ** np.linspace(np.log10(t_min), np.log10(t_max), M)
 
     def solve(self, M):
