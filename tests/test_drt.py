@@ -87,3 +87,22 @@ def test_fixed_lambda_and_bad_input():
         eis.drt(F[:4], z[:4])
     with pytest.raises(FitError, match="at least 5 valid points"):
         eis.drt(F, np.full(F.size, np.nan + 0j))
+
+
+@pytest.mark.parametrize("circuit, truth", [
+    # an inductor and three arcs: outside the grid search of the default circuit, seeded from the DRT
+    ("L0-R0-p(R1,CPE1)-p(R2,CPE2)-p(R3,CPE3)",
+     [2e-7, 2.0, 10.0, 1e-6, 0.9, 20.0, 1e-4, 0.85, 15.0, 1e-2, 0.9]),
+    ("R0-p(R1,CPE1)-p(R2,CPE2)-W1", [3.0, 12.1, 1e-5, 0.9, 24.3, 1e-3, 0.85, 5.0]),
+    ("R0-p(R1,CPE1)-CPE2", [3.0, 12.1, 1e-5, 0.9, 0.05, 0.5]),
+])
+def test_other_circuits_fit_from_drt_seeds(circuit, truth):
+    """No hand-made guess: the fit starts from the DRT peaks and recovers the truth (impedance.py
+    evaluates the model; 0.3 % noise)."""
+    from impedance.models.circuits import CustomCircuit
+    z = CustomCircuit(circuit, initial_guess=truth).predict(F, use_initial=True)
+    res = eis.fit(F, noisy(z, 4), circuit)
+    assert res.rel_rms < 0.006, res.message
+    for name, value in zip(res.params, truth):
+        if name.startswith("R"):
+            assert res.params[name] == pytest.approx(value, rel=0.05), (name, res.params)

@@ -9,7 +9,9 @@ from itertools import combinations, product
 import numpy as np
 
 from echem.eis.circuit import Circuit, _arc_blocks, _series_resistors, parse_circuit
+from echem.eis.drt import drt
 from echem.eis.objective import Objective
+from echem.errors import FitError
 
 
 def drt_peaks(frequency_Hz, z, *, per_decade=8, lam=1e-2):
@@ -142,19 +144,31 @@ def _candidate_arcs(peaks, n_blocks, f):
 
 def initial_guesses(circuit, frequency_Hz, z):
     """Deterministic initial parameter vectors (impedance.py order) read off the spectrum:
-    R0 from the high-frequency intercept, arcs from the peaks of the distribution of relaxation
-    times (merged or split to match the number of arcs of the circuit), CPE exponents 0.9 / 0.7."""
+    R0 from the high-frequency intercept, arcs (R, f) from the peaks of two distributions of
+    relaxation times, :func:`echem.eis.drt` (lambda by GCV) and :func:`drt_peaks` (a fixed, light
+    regularisation, which keeps small arcs apart), merged or split to match the number of arc
+    blocks of the circuit (:func:`_candidate_arcs`); CPE exponents 0.9 and 0.7."""
     c = circuit if isinstance(circuit, Circuit) else parse_circuit(circuit)
     f = np.asarray(frequency_Hz, float)
     z = np.asarray(z, complex)
-    r_inf, peaks = drt_peaks(f, z)
     hf = z.real[np.argmax(f)]
-    r0 = r_inf if r_inf > 0 else max(hf, 0.0)
     n_blocks = len(_arc_blocks(c))
-    out = []
-    for arcs in _candidate_arcs(peaks, n_blocks, f):
-        for alpha in (0.9, 0.7):
-            out.append(_guess_params(c, f, z, arcs, r0, alpha))
+    out, seen = [], set()
+    sources = [drt_peaks(f, z)]
+    try:
+        d = drt(f, z)
+        sources.append((d.R_inf_ohm, [(float(r.R_ohm), float(r.f_Hz)) for r in d.peaks.itertuples()]))
+    except FitError:
+        pass
+    for r_inf, peaks in sources:
+        r0 = r_inf if r_inf > 0 else max(hf, 0.0)
+        for arcs in _candidate_arcs(peaks, n_blocks, f):
+            key = tuple(np.round(np.log10(np.maximum([a for arc in arcs for a in arc], 1e-300)), 2))
+            if key in seen:
+                continue
+            seen.add(key)
+            for alpha in (0.9, 0.7):
+                out.append(_guess_params(c, f, z, arcs, r0, alpha))
     return out
 
 
