@@ -34,6 +34,7 @@ from echem.eis.objective import (ALPHA_MIN, POS_MAX, POS_MIN, R_LINEAR_REL, R_MA
 from echem.eis.drt import DRT, drt
 from echem.eis.starts import drt_peaks, initial_guesses, projected_starts
 from echem.eis.fit import EISFit, SpectrumFit, fit, fit_all, fit_spectra, fit_table
+from echem.eis.track import track
 
 __all__ = [
     "DEFAULT_CIRCUIT", "DEFAULT_NAMES", "KK_THRESHOLD", "POOR_FIT_REL_RMS",
@@ -42,5 +43,5 @@ __all__ = [
     "Circuit", "parse_circuit", "circuit_impedance",
     "ALPHA_MIN", "POS_MAX", "POS_MIN", "R_LINEAR_REL", "R_MAX_REL", "TAU_MARGIN", "Objective",
     "DRT", "drt", "drt_peaks", "initial_guesses", "projected_starts",
-    "EISFit", "SpectrumFit", "fit", "fit_spectra", "fit_table", "fit_all",
+    "EISFit", "SpectrumFit", "fit", "fit_spectra", "fit_table", "fit_all", "track",
 ]
