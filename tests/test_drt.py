@@ -106,3 +106,29 @@ def test_other_circuits_fit_from_drt_seeds(circuit, truth):
     for name, value in zip(res.params, truth):
         if name.startswith("R"):
             assert res.params[name] == pytest.approx(value, rel=0.05), (name, res.params)
+
+
+def test_assign_peaks_and_figure(tmp_path):
+    from echem.figures_drt import drt_figure
+    z = eis.circuit_impedance(eis.DEFAULT_CIRCUIT, [3.0, 12.1, 1e-5, 0.9, 24.3, 1e-3, 0.85], F)
+    zn = noisy(z, 5)
+    res = eis.fit(F, zn)
+    d = eis.drt(F, zn)
+    peaks = eis.assign_peaks(d, res)
+    sei = peaks[peaks["assigned"] == "R_SEI"]
+    ct = peaks[peaks["assigned"] == "R_ct"]
+    assert len(sei) == 1 and len(ct) == 1
+    assert sei["R_ohm"].iloc[0] == pytest.approx(res.named["R_SEI"][0], rel=0.10)
+    assert ct["R_ohm"].iloc[0] == pytest.approx(res.named["R_ct"][0], rel=0.10)
+    assert (eis.assign_peaks(d, None)["assigned"] == "").all()
+    fig = drt_figure(d, res, title="Li4Ag")
+    from matplotlib.figure import Figure
+    assert type(fig) is Figure
+    texts = " ".join(t.get_text() for t in fig.axes[0].texts)
+    assert "R_SEI" in texts and "R_ct" in texts and "fit 12" in texts
+    out = tmp_path / "drt.png"
+    fig.savefig(out, dpi=60)
+    assert out.stat().st_size > 5000
+    # without a fit: peaks marked, none named
+    fig = drt_figure(d)
+    assert "R_SEI" not in " ".join(t.get_text() for t in fig.axes[0].texts)

@@ -31,7 +31,7 @@ from echem.eis.kk import KKResult, kramers_kronig
 from echem.eis.circuit import Circuit, _arc_blocks, _series_resistors, circuit_impedance, parse_circuit
 from echem.eis.objective import (ALPHA_MIN, POS_MAX, POS_MIN, R_LINEAR_REL, R_MAX_REL, TAU_MARGIN,
                                  Objective)
-from echem.eis.drt import DRT, drt
+from echem.eis.drt import DRT, assign_peaks, drt
 from echem.eis.starts import drt_peaks, initial_guesses, projected_starts
 from echem.eis.fit import EISFit, SpectrumFit, fit, fit_all, fit_spectra, fit_table
 from echem.eis.track import track
@@ -42,6 +42,6 @@ __all__ = [
     "KKResult", "kramers_kronig",
     "Circuit", "parse_circuit", "circuit_impedance",
     "ALPHA_MIN", "POS_MAX", "POS_MIN", "R_LINEAR_REL", "R_MAX_REL", "TAU_MARGIN", "Objective",
-    "DRT", "drt", "drt_peaks", "initial_guesses", "projected_starts",
+    "DRT", "drt", "assign_peaks", "drt_peaks", "initial_guesses", "projected_starts",
     "EISFit", "SpectrumFit", "fit", "fit_spectra", "fit_table", "fit_all", "track",
 ]

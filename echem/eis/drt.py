@@ -235,3 +235,26 @@ def _peaks(tau, gamma, dlt, min_R, min_prominence) -> pd.DataFrame:
     if not rows:
         return empty
     return pd.DataFrame(rows, columns=["tau_s", "f_Hz", "R_ohm", "gamma_ohm"])
+
+
+def assign_peaks(result: DRT, fit) -> pd.DataFrame:
+    """The peaks of ``result`` with a column ``assigned``: the name of the fitted arc (an
+    :class:`echem.eis.EISFit`'s ``f_char_Hz`` key, e.g. R_SEI, R_ct) whose characteristic
+    frequency is nearest on a log scale to the peak's, each arc to one in-band peak at most (the
+    nearest, within 1 decade); "" for the others. ``fit`` None: all "" ."""
+    peaks = result.peaks.copy()
+    peaks["assigned"] = ""
+    if fit is None or peaks.empty:
+        return peaks
+    arcs = sorted(((name, fc) for name, fc in fit.f_char_Hz.items()
+                   if fc is not None and np.isfinite(fc) and fc > 0), key=lambda a: -a[1])
+    free = set(peaks.index[peaks["in_band"]])
+    for name, fc in arcs:
+        if not free:
+            break
+        dist = {i: abs(math.log10(peaks.at[i, "f_Hz"] / fc)) for i in free}
+        i = min(dist, key=dist.get)
+        if dist[i] <= 1.0:
+            peaks.at[i, "assigned"] = name
+            free.discard(i)
+    return peaks
