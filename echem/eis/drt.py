@@ -116,17 +116,18 @@ def drt(frequency_Hz, z, *, per_decade=10, extend_decades=1.0, lambda_=None, ind
     D = np.zeros((Dn.shape[0], P))
     D[:, n_lead:] = Dn
     maxiter = 20 * P
+    AtA, DtD = A.T @ A, D.T @ D
 
     def solve(lam):
-        """(x, residual sum of squares, trace of the influence matrix, active set, (G, M))."""
+        """(x, residual sum of squares, trace of the influence matrix, active set, and the
+        matrices G = A_s'A_s, M = G + lam^2 D_s'D_s, M^-1 G of the active set)."""
         x = _nnls(np.vstack([A, lam * D]), np.concatenate([b, np.zeros(D.shape[0])]), maxiter)
         r = A @ x - b
         act = np.flatnonzero(x > 0)
         if act.size == 0:
             return x, float(r @ r), 0.0, act, None
-        As, Ds = A[:, act], D[:, act]
-        G = As.T @ As
-        M = G + lam * lam * (Ds.T @ Ds)
+        G = AtA[np.ix_(act, act)]
+        M = G + lam * lam * DtD[np.ix_(act, act)]
         try:
             MG = np.linalg.solve(M, G)       # tr(A (A'A + lam^2 D'D)^-1 A') = tr(M^-1 G)
         except np.linalg.LinAlgError:
@@ -159,7 +160,10 @@ def drt(frequency_Hz, z, *, per_decade=10, extend_decades=1.0, lambda_=None, ind
     if mats is not None:
         G, M, MG = mats
         s2 = rss / max(m - tr, 1.0)
-        cov = s2 * np.linalg.lstsq(M, MG.T, rcond=None)[0]     # s2 M^-1 G M^-1
+        try:
+            cov = s2 * np.linalg.solve(M, MG.T)                 # s2 M^-1 G M^-1
+        except np.linalg.LinAlgError:
+            cov = s2 * np.linalg.lstsq(M, MG.T, rcond=None)[0]
         std[act] = np.sqrt(np.clip(np.diag(cov), 0, None))
     gamma_std = std[n_lead:] * scale
     z_fit = (Ac @ x) / wt
