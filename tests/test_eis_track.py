@@ -44,6 +44,7 @@ def test_track_follows_known_resistances_over_cycles():
     np.testing.assert_allclose(t["R_ct_ohm"], [tr[1] for tr in truth], rtol=0.03)
     assert (t["R_SEI_stderr_ohm"] > 0).all() and (t["R_SEI_stderr_ohm"] < 0.05 * t["R_SEI_ohm"]).all()
     assert t["kk_passed"].all() and t["success"].all() and (t["rel_rms"] < 0.005).all()
+    assert t["kk_fail_f_min_Hz"].isna().all()
     # the DRT's two largest peaks: peak 1 the higher-frequency one, R_SEI's arc near 2 kHz
     np.testing.assert_allclose(t["drt_peak1_R_ohm"], t["R_SEI_ohm"], rtol=0.10)
     np.testing.assert_allclose(t["drt_peak2_R_ohm"], t["R_ct_ohm"], rtol=0.10)
@@ -76,4 +77,9 @@ def test_track_of_the_corpus_loop_equals_fit_all(corpus):
     np.testing.assert_allclose(t["R_SEI_ohm"], table["R_SEI"])
     np.testing.assert_allclose(t["R_ct_stderr_ohm"], table["R_ct_stderr"])
     assert list(t["kk_passed"]) == list(table["kk_passed"])
+    np.testing.assert_array_equal(t["kk_fail_f_max_Hz"], table["kk_fail_f_max_Hz"])
+    # a spectrum that fails Kramers-Kronig names its band; one that passes has none
+    failing = t[~t["kk_passed"]]
+    assert (failing["kk_fail_f_min_Hz"] <= failing["kk_fail_f_max_Hz"]).all()
+    assert t.loc[t["kk_passed"], "kk_fail_f_min_Hz"].isna().all()
     assert t["drt_peak1_R_ohm"].notna().all()

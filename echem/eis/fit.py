@@ -283,8 +283,9 @@ def fit_spectra(data, circuit=DEFAULT_CIRCUIT, names=None, *, drop_inductive=Non
 def fit_table(fits: list[SpectrumFit]) -> pd.DataFrame:
     """One row per :class:`SpectrumFit`: spectrum, time_s, n_points, preprocess, each parameter and
     ``<name>_stderr``, the named values, the characteristic frequencies ``f_<arc>_Hz``, rel_rms,
-    chi_square, success, message, kk_M, kk_mu, kk_max_residual, kk_passed (kk_message when the test
-    could not run); a failed fit has success False and the reason in message."""
+    chi_square, success, message, kk_M, kk_mu, kk_max_residual, kk_passed, kk_fail_f_min_Hz and
+    kk_fail_f_max_Hz (the band where a failing spectrum fails, NaN when it passes; kk_message when
+    the test could not run); a failed fit has success False and the reason in message."""
     rows = []
     for item in fits:
         row = {"spectrum": item.spectrum, "time_s": item.time_s, "n_points": item.n_points,
@@ -306,7 +307,9 @@ def fit_table(fits: list[SpectrumFit]) -> pd.DataFrame:
                    message=res.message)
         if item.kk is not None:
             k = item.kk
-            row.update(kk_M=k.M, kk_mu=k.mu, kk_max_residual=k.max_residual, kk_passed=k.passed)
+            band = k.fail_band_Hz or (math.nan, math.nan)
+            row.update(kk_M=k.M, kk_mu=k.mu, kk_max_residual=k.max_residual, kk_passed=k.passed,
+                       kk_fail_f_min_Hz=band[0], kk_fail_f_max_Hz=band[1])
         elif item.kk_message:
             row.update(kk_passed=False, kk_message=item.kk_message)
         rows.append(row)

@@ -30,7 +30,9 @@ def track(data, circuit=DEFAULT_CIRCUIT, names=None, *, n_peaks=2, kk_threshold=
       without the unit); ``f_<name>_Hz``, the characteristic frequency of a named arc;
     - ``rel_rms`` (modulus-weighted relative RMS of the fit), ``success`` and ``message`` (why a
       fit is not trusted or failed);
-    - ``kk_passed``, ``kk_max_residual`` (Lin-KK, :func:`kramers_kronig`, at ``kk_threshold``);
+    - ``kk_passed``, ``kk_max_residual`` (Lin-KK, :func:`kramers_kronig`, at ``kk_threshold``),
+      ``kk_fail_f_min_Hz``/``kk_fail_f_max_Hz`` (the band where a failing spectrum fails, NaN
+      when it passes);
     - the distribution of relaxation times (:func:`drt`): ``drt_lambda``, ``drt_R_inf_ohm``, and for
       its ``n_peaks`` largest peaks within the measured band, ordered by decreasing frequency
       (peak 1 the higher-frequency one, as R_SEI): ``drt_peak<k>_tau_s``, ``drt_peak<k>_f_Hz``,
@@ -69,6 +71,8 @@ def track(data, circuit=DEFAULT_CIRCUIT, names=None, *, n_peaks=2, kk_threshold=
         row["message"] = item.message
         row["kk_passed"] = bool(item.kk.passed) if item.kk is not None else False
         row["kk_max_residual"] = item.kk.max_residual if item.kk is not None else math.nan
+        band = (item.kk.fail_band_Hz if item.kk is not None else None) or (math.nan, math.nan)
+        row["kk_fail_f_min_Hz"], row["kk_fail_f_max_Hz"] = band
         row.update(_drt_columns(sp, n_peaks, drop_inductive, f_min_Hz, f_max_Hz))
         rows.append(row)
     out = pd.DataFrame(rows)
