@@ -7,7 +7,8 @@ band on each side), fitted to the data weighted by 1/|Z| with a Tikhonov penalty
 derivative of gamma in ln tau (Tikhonov-regularised non-negative least squares, as pyimpspec's TR-NNLS).
 
 The regularisation lambda is chosen by generalised cross-validation (Golub, Heath and Wahba 1979)
-over a log grid: for each lambda the non-negative problem is solved and
+over a log grid (every 2/3 decade from 10^-4 to 10^0.67, then the point 1/3 decade above the
+choice): for each lambda the non-negative problem is solved and
 GCV = m |r|^2 / (m - tr H)^2, with H the influence matrix of the regularised least squares on
 the active (positive) elements and m = 2N the real and imaginary residuals. Of the minimum of GCV
 and the larger lambdas whose GCV is within ``gcv_tolerance`` of it, the largest is taken (the
@@ -79,7 +80,7 @@ def drt(frequency_Hz, z, *, per_decade=10, extend_decades=1.0, lambda_=None, ind
 
     ``frequency_Hz`` (Hz), ``z`` (ohm, Z' + j Z''); NaNs, non-positive and repeated frequencies
     are dropped first (:func:`preprocess`). ``lambda_`` fixes the regularisation (no search);
-    ``lambdas`` is the grid searched (default 10^-4 ... 10^0.33, 3 per decade); ``inductance``
+    ``lambdas`` is the grid searched (default: see the module docstring); ``inductance``
     adds a series inductor (L >= 0) to the model; ``order`` is the derivative penalised (1: the
     slope of gamma; 2: its curvature; 0: gamma itself). Of neighbouring maxima, one whose
     prominence is below ``min_prominence`` times the largest gamma is merged into its
@@ -139,18 +140,27 @@ def drt(frequency_Hz, z, *, per_decade=10, extend_decades=1.0, lambda_=None, ind
         x, rss, tr, act, mats = solve(lam)
         method = "given"
     else:
-        grid = np.asarray(lambdas if lambdas is not None else 10 ** np.arange(-4, 0.6, 1 / 3), float)
+        if lambdas is not None:
+            grid, fine = np.asarray(lambdas, float), None
+        else:  # every 2/3 decade, then the 1/3-decade point above the choice
+            grid, fine = 10 ** np.arange(-4, 0.7, 2 / 3), 10 ** (1 / 3)
         runs = []
         for lam in grid:
             x, rss, tr, act, mats = solve(lam)
-            gcv = m * rss / max(m - tr, 1e-12) ** 2
-            runs.append((lam, gcv, x, rss, tr, act, mats))
+            runs.append((lam, m * rss / max(m - tr, 1e-12) ** 2, x, rss, tr, act, mats))
         g = np.array([r[1] for r in runs])
         k_min = int(np.argmin(g))
         k = k_min
         while k + 1 < len(runs) and g[k + 1] <= (1 + gcv_tolerance) * g[k_min]:
             k += 1
-        lam, _g, x, rss, tr, act, mats = runs[k]
+        chosen = runs[k]
+        if fine is not None and k + 1 < len(runs):
+            lam = chosen[0] * fine
+            x, rss, tr, act, mats = solve(lam)
+            gcv = m * rss / max(m - tr, 1e-12) ** 2
+            if gcv <= (1 + gcv_tolerance) * g[k_min]:
+                chosen = (lam, gcv, x, rss, tr, act, mats)
+        lam, _g, x, rss, tr, act, mats = chosen
         method = "gcv"
     gamma = x[n_lead:] * scale
     r_inf = (x[0] - x[1]) * scale
