@@ -28,7 +28,8 @@ impedance.py is imported only where one of its elements other than R, C, CPE and
 from echem.eis.defaults import DEFAULT_CIRCUIT, DEFAULT_NAMES, KK_THRESHOLD, POOR_FIT_REL_RMS
 from echem.eis.spectra import PreprocessReport, Spectrum, preprocess, spectra
 from echem.eis.kk import KKResult, kramers_kronig
-from echem.eis.circuit import Circuit, _arc_blocks, _series_resistors, circuit_impedance, parse_circuit
+from echem.eis.circuit import (  # noqa: F401 - _arc_blocks, _series_resistors: for figures, benchmarks
+    Circuit, _arc_blocks, _series_resistors, circuit_impedance, parse_circuit)
 from echem.eis.objective import (ALPHA_MIN, POS_MAX, POS_MIN, R_LINEAR_REL, R_MAX_REL, TAU_MARGIN,
                                  Objective)
 from echem.eis.drt import DRT, assign_peaks, drt
