@@ -3,6 +3,7 @@
     python benchmarks/eis_fit.py                 # speed + quality: echem.eis.fit vs impedance.py
     python benchmarks/eis_fit.py --brute         # brute-force best rel_rms per spectrum (slow)
     python benchmarks/eis_fit.py --brute --write # ... and store them in tests/eis_best.json
+    python benchmarks/eis_fit.py --drt           # echem.eis.drt vs pyimpspec's TR-NNLS
 
 Spectra: every spectrum of ../shared/corpus/eis/* and of the EC-Lab exports in
 ../shared/corpus/biologic with impedance rows, cleaned like ``echem.eis.fit_all`` does
@@ -17,6 +18,13 @@ band; then clipped to the bounds), each a bounded ``scipy.optimize.least_squares
 
 impedance.py: ``CustomCircuit(circuit, initial_guess=naive).fit(f, z, weight_by_modulus=True)``
 with the naive guess [min Z', (max Z' - min Z')/2, 1e-5, 0.9, (max Z' - min Z')/2, 1e-3, 0.8].
+
+DRT: ``echem.eis.drt(f, z)`` (lambda by GCV) against pyimpspec's
+``calculate_drt_tr_nnls(DataSet(f, z), mode="real")`` (its automatic lambda), the time of one call
+each per spectrum (after a warm-up that imports pyimpspec, ~2.4 s) and the number of peaks each
+finds (ours: in the measured band, with at least 0.5 % of the total area; pyimpspec: the rows of
+``to_peaks_dataframe()``); also on the known-truth R-ZARC-ZARC spectrum (alpha 0.8, 0.3 % noise)
+of tests/test_drt.py, which has two processes.
 """
 from __future__ import annotations
 
@@ -108,6 +116,50 @@ def naive_impedance_py(f, z):
     return dt, float(np.sqrt(np.mean(np.abs(zf - z) ** 2 / np.abs(z) ** 2))), inside
 
 
+def pyimpspec_drt(f, z):
+    """(seconds, number of peaks) of pyimpspec's TR-NNLS DRT with its automatic lambda."""
+    import pyimpspec
+    from pyimpspec.analysis.drt import calculate_drt_tr_nnls
+    t = time.perf_counter()
+    r = calculate_drt_tr_nnls(pyimpspec.DataSet(f, z), mode="real")
+    dt = time.perf_counter() - t
+    return dt, len(r.to_peaks_dataframe())
+
+
+def echem_drt(f, z):
+    """(seconds, number of in-band peaks) of echem.eis.drt."""
+    t = time.perf_counter()
+    d = eis.drt(f, z)
+    dt = time.perf_counter() - t
+    return dt, int(d.peaks["in_band"].sum())
+
+
+def two_zarc(seed=0):
+    """The known-truth R-ZARC-ZARC spectrum (alpha 0.8, arcs at 2 kHz and 5 Hz, 0.3 % noise)."""
+    f = np.logspace(np.log10(7e6), -1, 79)
+    z = 3.0 + sum(r / (1 + (2j * np.pi * f / (2 * np.pi * fc)) ** 0.8)
+                  for r, fc in ((12.1, 2e3), (24.3, 5.0)))
+    rng = np.random.default_rng(seed)
+    return f, z + 0.003 * np.abs(z) * (rng.standard_normal(z.size) + 1j * rng.standard_normal(z.size))
+
+
+def drt_comparison(data):
+    """[(key, echem s, echem peaks, pyimpspec s, pyimpspec peaks)] over ``data`` and the
+    known-truth spectrum (key 'known truth: 2 ZARC')."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        echem_drt(*two_zarc())           # warm-up (scipy) and pyimpspec's import, not counted
+        pyimpspec_drt(*two_zarc())
+        rows = []
+        for key, f, z in [("known truth: 2 ZARC", *two_zarc())] + list(data):
+            if f.size < 5:
+                continue
+            t1, n1 = echem_drt(f, z)
+            t2, n2 = pyimpspec_drt(f, z)
+            rows.append((key, t1, n1, t2, n2))
+    return rows
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--brute", action="store_true", help="run the brute-force search")
@@ -116,11 +168,24 @@ def main(argv=None):
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--only", default=None, help="substring of the spectrum keys to run")
     ap.add_argument("--no-impedance-py", action="store_true")
+    ap.add_argument("--drt", action="store_true", help="echem.eis.drt vs pyimpspec TR-NNLS")
     a = ap.parse_args(argv)
     data = cleaned()
     if a.only:
         data = [d for d in data if a.only in d[0]]
     print(f"{len(data)} spectra")
+
+    if a.drt:
+        rows = drt_comparison(data)
+        for key, t1, n1, t2, n2 in rows:
+            print(f"{key:32s} echem {t1 * 1e3:7.1f} ms {n1:2d} peaks   pyimpspec {t2 * 1e3:7.1f} ms {n2:2d} peaks")
+        t1 = np.array([r[1] for r in rows])
+        t2 = np.array([r[3] for r in rows])
+        print(f"median: echem {np.median(t1) * 1e3:.1f} ms, pyimpspec {np.median(t2) * 1e3:.1f} ms, "
+              f"ratio of medians {np.median(t2) / np.median(t1):.1f}x, median of ratios "
+              f"{np.median(t2 / t1):.1f}x; peaks (median) echem {np.median([r[2] for r in rows]):.0f}, "
+              f"pyimpspec {np.median([r[4] for r in rows]):.0f}")
+        return
 
     if a.brute:
         t0 = time.perf_counter()
@@ -181,7 +246,8 @@ def main(argv=None):
               f"{np.sum(~inside)}; below the "
               f"best by > 0.1 % only there: {np.sum((lib < 0.999 * b) & ~inside)} of "
               f"{np.sum(lib < 0.999 * b)}")
-        print(f"speed ratio (impedance.py / ours, medians): {np.nanmedian(lib_t) / np.median(ours_t):.1f}x")
+        print(f"speed ratio (impedance.py / ours, medians): {np.nanmedian(lib_t) / np.median(ours_t):.1f}x; "
+              f"time of ours / impedance.py per spectrum, median: {np.nanmedian(ours_t / lib_t):.3f}x")
 
 
 if __name__ == "__main__":

@@ -20,15 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from echem.eis.defaults import DEFAULT_CIRCUIT, DEFAULT_NAMES, KK_THRESHOLD
 from echem.errors import ProtocolError
 
 CELL_TYPES = ("symmetric", "half", "full")
 
 #: the project's shipped protocols (``protocols/`` at the repository root)
 PROJECT_PROTOCOLS = Path(__file__).resolve().parents[1] / "protocols"
-
-DEFAULT_CIRCUIT = "R0-p(R1,CPE1)-p(R2,CPE2)"
-DEFAULT_NAMES = {"R1": "R_SEI", "R2": "R_ct"}
 
 
 def protocol_error(path, field_name: str | None, reason: str) -> ProtocolError:
@@ -135,7 +133,8 @@ class AnalysisSettings:
     - ``failure_collapse_fraction``: a symmetric cell has shorted when its plateau |V| falls below
       this fraction of the plateaus before and stays there ``failure_persist_half_cycles``.
     - ``failure_voltage_limit_V``: |V| beyond which a symmetric cell counts as failed (None: off).
-    - ``kk_threshold``: Kramers-Kronig residual (fraction of |Z|) above which a spectrum fails.
+    - ``kk_threshold``: Kramers-Kronig residual (fraction of |Z|) above which a spectrum fails
+      (default :data:`echem.eis.KK_THRESHOLD`).
     - ``compliance_tolerance_pct``: relative deviation from the protocol reported as a warning.
     """
 
@@ -147,7 +146,7 @@ class AnalysisSettings:
     failure_collapse_fraction: float = 0.25
     failure_persist_half_cycles: int = 2
     failure_voltage_limit_V: float | None = None
-    kk_threshold: float = 0.01
+    kk_threshold: float = KK_THRESHOLD
     compliance_tolerance_pct: float = 5.0
 
     def replace(self, **changes) -> "AnalysisSettings":

@@ -1,0 +1,73 @@
+"""Figure of a distribution of relaxation times (:func:`echem.eis.drt`): gamma against tau with its
+noise band, the peaks marked with their resistance and frequency, and, where an equivalent-circuit
+fit is given, the peaks assigned to its arcs (R_SEI, R_ct). Plotted: gamma in ohm (per unit of
+ln tau), tau in s (bottom axis) and f = 1/(2 pi tau) in Hz (top axis)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from echem.eis.drt import DRT, assign_peaks
+
+
+def _fmt_f(f_Hz: float) -> str:
+    for div, unit in ((1e6, "MHz"), (1e3, "kHz"), (1, "Hz"), (1e-3, "mHz")):
+        if f_Hz >= div:
+            return f"{f_Hz / div:.3g} {unit}"
+    return f"{f_Hz:.3g} Hz"
+
+
+def _reciprocal_2pi(x):
+    """tau (s) <-> f (Hz): 1 / (2 pi x), for the secondary axis (which also passes 0 and inf)."""
+    x = np.asarray(x, dtype=float)
+    with np.errstate(divide="ignore"):
+        return 1 / (2 * math.pi * x)
+
+
+def drt_figure(drt: DRT, fit=None, title: str = "", ax=None) -> Figure:
+    """The DRT as a plain matplotlib Figure (no pyplot).
+
+    ``fit``: an :class:`echem.eis.EISFit` of the same spectrum; its arcs are matched to the DRT
+    peaks by :func:`echem.eis.assign_peaks` and those peaks are labelled with the arc's name, the
+    DRT's area and the fit's resistance. ``ax``: draw into these axes instead of a new figure.
+    """
+    if ax is None:
+        fig = Figure(figsize=(6, 4.2), layout="constrained")
+        ax = fig.add_subplot()
+    else:
+        fig = ax.figure
+    tau, g, s = drt.tau_s, drt.gamma_ohm, drt.gamma_std_ohm
+    ax.fill_between(tau, np.clip(g - 2 * s, 0, None), g + 2 * s, color="C0", alpha=0.2, lw=0,
+                    label="±2σ (noise)")
+    ax.plot(tau, g, "-", color="C0", lw=1.5,
+            label=f"DRT (λ = {drt.lambda_:.2g}, {drt.method.upper()}; rel. rms {drt.rel_rms:.2%})")
+    w = 2 * np.pi * drt.frequency_Hz
+    ax.axvspan(tau.min(), 1 / w.max(), color="0.93", lw=0)
+    ax.axvspan(1 / w.min(), tau.max(), color="0.93", lw=0, label="outside the measured band")
+    peaks = assign_peaks(drt, fit)
+    names = {n: (v, e) for n, (v, e) in fit.named.items()} if fit is not None else {}
+    for p in peaks.itertuples():
+        color = "C3" if p.assigned else "k"
+        ax.plot(p.tau_s, p.gamma_ohm, "v" if p.assigned else "x", color=color, ms=7)
+        text = f"{p.R_ohm:.3g} Ω\n{_fmt_f(p.f_Hz)}"
+        if p.assigned:
+            text = f"{p.assigned}: {text}"
+            if p.assigned in names:
+                value, err = names[p.assigned]
+                text += f"\nfit {value:.3g} ± {err:.2g} Ω"
+        ax.annotate(text, (p.tau_s, p.gamma_ohm), textcoords="offset points", xytext=(0, 8),
+                    ha="center", va="bottom", fontsize=8, color=color)
+    ax.set_xscale("log")
+    ax.set_xlim(tau.min(), tau.max())
+    top = max(float(np.max(g + 2 * s)), 1e-12)
+    ax.set_ylim(0, top * 1.35)
+    ax.set_xlabel("τ / s")
+    ax.set_ylabel("γ / Ω")
+    sec = ax.secondary_xaxis("top", functions=(_reciprocal_2pi, _reciprocal_2pi))
+    sec.set_xlabel("f = 1/(2πτ) / Hz")
+    ax.legend(fontsize=8, loc="upper left")
+    if title:
+        ax.set_title(title)
+    return fig
