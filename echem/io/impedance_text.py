@@ -31,8 +31,8 @@ def _sniff_csv3(head: bytes, path: Path) -> bool:
     except UnicodeDecodeError:
         return False
     lines = [ln for ln in text.splitlines() if ln.strip()]
-    if len(head) == 8192 and len(lines) > 1:
-        lines = lines[:-1]  # the last line may be cut by the head
+    if (len(head) == 8192 or not text.endswith(("\n", "\r"))) and len(lines) > 1:
+        lines = lines[:-1]  # the last line may be cut (by the head, or the file cut short)
     return bool(lines) and all(_THREE_NUMBERS.match(ln) for ln in lines[:20])
 
 
