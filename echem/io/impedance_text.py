@@ -67,11 +67,11 @@ def _complete_last_line(lines: list[str], widths: set[int], pattern: re.Pattern)
 
 def _shape(cell: str) -> str:
     """A number's written form: digits of its mantissa's fraction and whether it has an exponent
-    (``1.0000E-02`` -> ``4E``, ``6.5227E+02`` -> ``4E``, ``0`` -> ``0``)."""
-    m = re.fullmatch(r"\s*[-+]?\d*(?:\.(\d*))?([eE][-+]?\d+)?\s*", cell)
+    (``1.0000E-02`` -> ``4E2``, ``6.5227E+02`` -> ``4E2``, ``0`` -> ``0``)."""
+    m = re.fullmatch(r"\s*[-+]?\d*(?:\.(\d*))?(?:[eE][-+]?(\d+))?\s*", cell)
     if not m:
         return "?"
-    return f"{len(m.group(1) or '')}{'E' if m.group(2) else ''}"
+    return f"{len(m.group(1) or '')}E{len(m.group(2))}" if m.group(2) else f"{len(m.group(1) or '')}"
 
 
 _NUMBER_CELL = re.compile(_NUMBER)
