@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,7 @@ import btsda_files as bf
 from conftest import CORPUS, corpus_files
 from echem.errors import CorruptFileError, EchemError, UnsupportedFileError
 from echem.io import btsda, read
+from echem.testing import btsda_writer
 
 SCHEMA = ["time_s", "voltage_V", "current_mA", "capacity_mAh", "cycle", "step", "step_type"]
 XLSX_COLUMNS = ["DataPoint", "Cycle Index", "Step Index", "Step Type", "Time", "Cumulative Time",
@@ -56,9 +58,9 @@ def assert_schema_equal(data: pd.DataFrame, exp: pd.DataFrame, time_atol: float 
 
 def test_corpus_flat_csv_matches_plain_pandas(raw):
     m = read(corpus_path())
-    assert m.meta["format"] == "btsda-csv" and m.meta["layout"] == "flat"
-    assert m.meta["truncated"] is False  # the export has no final line end, yet is complete
-    assert m.meta["start_time"] == "2022-05-18T16:27:52"
+    assert m.format == "btsda-csv" and m.meta["layout"] == "flat"
+    assert m.truncated is False  # the export has no final line end, yet is complete
+    assert m.start_time == datetime(2022, 5, 18, 16, 27, 52)  # local: the file states no offset
     assert_schema_equal(m.data, bf.expected(raw))
     assert list(m.data.columns[:7]) == SCHEMA
     # instrument columns stay after the schema ones, converted to mAh
@@ -131,9 +133,9 @@ def variants(raw, tmp_path_factory):
 def test_csv_variant_gives_the_corpus_numbers(name, raw, variants):
     _, kw, time_source, layout, language = CSV_VARIANTS[name]
     m = read(variants[name])
-    assert m.meta["format"] == "btsda-csv"
+    assert m.format == "btsda-csv"
     assert m.meta["layout"] == layout and m.meta["header_language"] == language
-    assert m.meta["truncated"] is False
+    assert m.truncated is False
     assert m.meta["encoding"] == kw.get("encoding", "utf-8")
     assert_schema_equal(m.data, bf.expected(raw, time=time_source))
 
@@ -183,7 +185,7 @@ def small(raw):
 def test_xlsx_variant_gives_the_corpus_numbers(kw, time_source, layout, small, tmp_path):
     path = bf.write_xlsx(small, tmp_path / "export.dat", **kw)  # extension says nothing
     m = read(path)
-    assert m.meta["format"] == "btsda-xlsx" and m.meta["layout"] == layout
+    assert m.format == "btsda-xlsx" and m.meta["layout"] == layout
     assert_schema_equal(m.data, bf.expected(small, time=time_source))
     if layout == "flat":
         assert m.meta["record_sheet"] == "record" and m.meta["sheets"][0] == "test"
@@ -204,7 +206,7 @@ def test_xlsx_variant_gives_the_corpus_numbers(kw, time_source, layout, small, t
     ("en", "utf-8", "hms"), ("zh", "gbk", "s"), ("zh", "utf-8-sig", "hms")])
 def test_writers_round_trip_the_corpus(writer, language, encoding, time_format, raw, tmp_path):
     records = bf.expected(raw)
-    fn = btsda.write_flat_csv if writer == "flat" else btsda.write_nested_csv
+    fn = btsda_writer.write_flat_csv if writer == "flat" else btsda_writer.write_nested_csv
     path = fn(records, tmp_path / "out.csv", language=language, encoding=encoding,
               time_format=time_format)
     m = read(path)
@@ -214,7 +216,7 @@ def test_writers_round_trip_the_corpus(writer, language, encoding, time_format, 
 
 def test_nested_writer_computes_cycles_and_steps_as_btsda_does(raw, tmp_path):
     records = bf.expected(raw)
-    m = read(btsda.write_nested_csv(records, tmp_path / "n.csv"))
+    m = read(btsda_writer.write_nested_csv(records, tmp_path / "n.csv"))
     cyc, steps = m.meta["btsda_cycles"], m.meta["btsda_steps"]
     # capacities: the instrument's own per-step charge/discharge capacities summed per cycle
     exp = bf.cycles_table(raw)
@@ -253,7 +255,7 @@ def synthetic_records() -> pd.DataFrame:
 RESOLUTION = {"time_s": 5e-4, "voltage_V": 5e-5, "current_mA": 5e-6, "capacity_mAh": 5e-6}
 
 
-@pytest.mark.parametrize("writer", [btsda.write_flat_csv, btsda.write_nested_csv])
+@pytest.mark.parametrize("writer", [btsda_writer.write_flat_csv, btsda_writer.write_nested_csv])
 @pytest.mark.parametrize("time_format", ["s", "hms"])
 def test_writers_round_trip_every_step_type(writer, time_format, tmp_path):
     rec = synthetic_records()
@@ -274,7 +276,7 @@ def test_flat_writer_writes_numbers_as_btsda_does(tmp_path):
                         "current_mA": [0.0, 0.15708, -1234.5], "capacity_mAh": [0.0, 1.0, 2.5e-6],
                         "cycle": [1, 1, 2], "step": [1, 2, 3],
                         "step_type": ["rest", "cc_charge", "cc_discharge"]})
-    lines = btsda.write_flat_csv(rec, tmp_path / "f.csv").read_bytes().decode().split("\r\n")
+    lines = btsda_writer.write_flat_csv(rec, tmp_path / "f.csv").read_bytes().decode().split("\r\n")
     assert lines[1].split(",")[:9] == ["1", "1", "1", "Rest", "00:00:00", "00:00:00", "0.00000000",
                                        "2.9170", "0.00000000"]
     assert lines[2].split(",")[4:9] == ["00:01:00", "00:01:00", "0.00015708", "2.9176", "0.00100000"]
@@ -282,7 +284,7 @@ def test_flat_writer_writes_numbers_as_btsda_does(tmp_path):
                                         "0.00000000"]
     assert lines[3].endswith(",2024-01-07 06:00:01") and lines[-1] == ""
     rec["time_s"] += 0.25
-    fields = btsda.write_flat_csv(rec, tmp_path / "g.csv").read_bytes().decode().split("\r\n")[2]
+    fields = btsda_writer.write_flat_csv(rec, tmp_path / "g.csv").read_bytes().decode().split("\r\n")[2]
     fields = fields.split(",")
     assert fields[5] == "00:01:00.250" and fields[-1] == "2024-01-01 00:01:00.250"
 
@@ -449,7 +451,7 @@ def check_truncation(path, data: bytes, exp: pd.DataFrame, header_lines: int | N
         assert_schema_equal(m.data, exp.iloc[:n].reset_index(drop=True))
         # cut at a line end (only line-end bytes lost): indistinguishable from a complete file
         at_line_end = data[cut - 1:cut] in (b"\r", b"\n") or data[cut:cut + 1] in (b"\r", b"\n")
-        assert m.meta["truncated"] is (not at_line_end), cut
+        assert m.truncated is (not at_line_end), cut
         whole_lines = data[:cut].count(b"\n") + (0 if data[:cut].endswith(b"\n") else 1)
         if at_line_end and header_lines is not None:
             assert n == whole_lines - header_lines, cut
@@ -468,7 +470,7 @@ def test_truncations_of_a_nested_export(raw, variants, tmp_path):
     p = tmp_path / "cutchar.csv"
     p.write_bytes(data[:at])
     m = read_fast(p)
-    assert m.meta["truncated"] is True
+    assert m.truncated is True
     assert_schema_equal(m.data, exp.iloc[:len(m.data)].reset_index(drop=True))
 
 
