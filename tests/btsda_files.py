@@ -36,9 +36,11 @@ FLAT_ZH = {
 }
 
 
-def load_raw(path: str | Path, nrows: int | None = None) -> pd.DataFrame:
+def load_raw(path: str | Path, nrows: int | None = None, dtype=None,
+             encoding: str = "utf-8") -> pd.DataFrame:
     """The corpus file as plain pandas reads it (strings for times and dates)."""
-    return pd.read_csv(path, nrows=nrows, dtype={"Time": str, "Cumulative Time": str})
+    return pd.read_csv(path, nrows=nrows, encoding=encoding,
+                       dtype=dtype or {"Time": str, "Cumulative Time": str})
 
 
 def seconds(hms: pd.Series) -> np.ndarray:
@@ -161,10 +163,13 @@ NESTED_ZH = (["循环序号", "充电容量(mAh)", "放电容量(mAh)", "充放�
 
 
 def nested_rows(raw: pd.DataFrame, *, language: str = "en", time_format: str = "hms",
-                total_time: bool = False, names: str = "space") -> list[list]:
+                total_time: bool = False, names: str = "space",
+                shared_first_step: bool = False) -> list[list]:
     """The nested layout as rows of cells: 3 header rows, then cycle, step and record rows
     (leading empty cells: 0, 1, 2). ``total_time`` adds a ``Total Time`` record column;
-    ``names="underscore"`` writes step names as BTSDA 7 does (``CC_Chg``)."""
+    ``names="underscore"`` writes step names as BTSDA 7 does (``CC_Chg``);
+    ``shared_first_step`` writes each cycle's first step row on the cycle row's line, its fields
+    after the cycle's."""
     cyc_h, step_h, rec_h = (list(x) for x in (NESTED_ZH if language == "zh" else NESTED_EN))
     if time_format == "s":
         step_h[2] = step_h[2].replace("(h:min:s.ms)", "(s)")
@@ -194,19 +199,23 @@ def nested_rows(raw: pd.DataFrame, *, language: str = "en", time_format: str = "
             seen.add(s.cycle)
             c = cycles.loc[s.cycle]
             rows.append([int(s.cycle), c.chg_mAh, c.dchg_mAh, c.eff_pct, c.echg_mWh, c.edchg_mWh])
-        rows.append(["", k + 1, name_map[s["name"]], tf(s.time_s), s.capacity_mAh, s.energy_mWh,
-                     s.v_start, s.v_end])
+        step_row = ["", k + 1, name_map[s["name"]], tf(s.time_s), s.capacity_mAh, s.energy_mWh,
+                    s.v_start, s.v_end]
+        if shared_first_step and len(rows[-1]) == len(cyc_h) and rows[-1][0] == int(s.cycle):
+            rows[-1] = rows[-1] + step_row[1:]
+        else:
+            rows.append(step_row)
         rows.extend(records[first[k]:first[k + 1]])
     return rows
 
 
 def write_nested_csv(raw: pd.DataFrame, path: str | Path, *, language: str = "en",
                      encoding: str = "utf-8", time_format: str = "hms", total_time: bool = False,
-                     sep: str = ",", names: str = "space") -> Path:
+                     sep: str = ",", names: str = "space", shared_first_step: bool = False) -> Path:
     """The raw table as a nested BTSDA CSV (see :func:`nested_rows`); ``sep=",\\t"`` writes the
     comma-tab separators of BTSDA 7 exports."""
     rows = nested_rows(raw, language=language, time_format=time_format, total_time=total_time,
-                       names=names)
+                       names=names, shared_first_step=shared_first_step)
     return _save(Path(path), [sep.join(_fmt(v) for v in r) for r in rows], encoding)
 
 

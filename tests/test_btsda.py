@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import unicodedata
 from datetime import datetime
 
 import numpy as np
@@ -114,6 +115,8 @@ CSV_VARIANTS = {
     "nested-en": (bf.write_nested_csv, {}, "date", "nested", "en"),
     "nested-zh-gbk": (bf.write_nested_csv, dict(language="zh", encoding="gbk"), "date", "nested", "zh"),
     "nested-seconds": (bf.write_nested_csv, dict(time_format="s"), "date", "nested", "en"),
+    "nested-shared-step-line": (bf.write_nested_csv, dict(shared_first_step=True), "date", "nested",
+                                "en"),
     "nested-totaltime-commatab": (bf.write_nested_csv,
                                   dict(total_time=True, sep=",\t", names="underscore"),
                                   "cumulative", "nested", "en"),
@@ -152,7 +155,7 @@ def test_gbk_headers_are_decoded_not_mangled(variants):
 def test_nested_cycle_and_step_tables_in_meta(raw, variants):
     cyc_exp = bf.cycles_table(raw)
     steps_exp = bf.steps_table(raw)
-    for name in ("nested-en", "nested-zh-gbk"):
+    for name in ("nested-en", "nested-zh-gbk", "nested-shared-step-line"):
         m = read(variants[name])
         cyc, steps = m.meta["btsda_cycles"], m.meta["btsda_steps"]
         assert list(cyc.columns) == ["cycle", "charge_capacity_mAh", "discharge_capacity_mAh",
@@ -523,3 +526,98 @@ def test_header_aliases(header, table, name, factor):
 ])
 def test_step_names(step_name, step_type):
     assert btsda.step_type_of(step_name) == step_type
+
+
+# ---------------------------------------------------------------------------------------------
+# layout deviations of real exports (fastnda's btsda.py, cellpy's Neware readers)
+# ---------------------------------------------------------------------------------------------
+
+def test_shared_step_lines_are_read_and_counted(variants):
+    text = variants["nested-shared-step-line"].read_text()
+    first = text.splitlines()[3].split(",")
+    assert first[0] == "1" and first[6] == "1" and len(first) == 6 + 7  # cycle 1, its step 1
+    m = read(variants["nested-shared-step-line"])
+    assert m.meta["shared_step_lines"] == 4  # one per cycle
+    assert not m.warnings
+
+
+def test_interp_test_csv_reads_as_fastnda_reference(corpus):
+    """fastnda's own BTSDA export (Windows-1252, Current(µA) as byte 0xB5, Voltage(mV),
+    Capacity(mAs), Energy(mWs), a trailing comma on every line) against the Parquet fastnda made
+    from it (tests/test_data/interp-test.parquet: its btsda_csv_to_parquet, float32 values)."""
+    path = corpus / "neware" / "fastnda" / "interp-test.csv"
+    ref = pd.read_parquet(corpus / "neware" / "fastnda" / "reference" / "interp-test.parquet")
+    m = read(path)
+    d = m.data
+    assert m.format == "btsda-csv" and m.meta["encoding"] == "cp1252"
+    assert m.meta["column_map"]["current"] == unicodedata.normalize("NFKC", "Current(\u00b5A)")
+    assert len(d) == len(ref) == 333
+    np.testing.assert_allclose(d["time_s"], ref["Total Time"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(d["step_time_s"], ref["Time"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(d["voltage_V"], ref["Voltage(mV)"].astype(float) / 1e3, rtol=1e-6)
+    np.testing.assert_allclose(d["current_mA"], ref["Current(uA)"].astype(float) / 1e3, atol=1e-9)
+    np.testing.assert_allclose(d["capacity_mAh"], ref["Capacity(mAs)"].astype(float) / 3600,
+                               atol=1e-9)
+    np.testing.assert_allclose(d["energy_mWh"], ref["Energy(mWs)"].astype(float) / 3600, atol=1e-9)
+    np.testing.assert_array_equal(d["cycle"], ref["Cycle Index"])
+    np.testing.assert_array_equal(d["step"], ref["Step Count"])
+    assert (d["step_type"] == "rest").all() and set(ref["Step Type"]) == {"Rest"}
+    np.testing.assert_array_equal(d["date_time"].to_numpy(), ref["Date"].to_numpy())
+    assert m.start_time == ref["Date"].iloc[0].to_pydatetime()
+
+
+def test_a_header_without_a_name_is_refused_naming_the_line(raw, tmp_path):
+    """A value where the header names no column (a name missing from the header line) is
+    refused naming the line, in both the fast path and the reference parser."""
+    lines = corpus_path().read_text(encoding="utf-8").splitlines()
+    header = lines[0].split(",")
+    header.remove("Power(W)")  # the header now names one column fewer than each row has
+    lines[0] = ",".join(header)
+    p = tmp_path / "missing-name.csv"
+    p.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for fast in (True, False):
+        with pytest.raises(CorruptFileError, match="line 2: a value where the header line"):
+            btsda.read_csv(p, fast=fast)
+    header.insert(3, "")  # an empty name in the middle
+    lines[0] = ",".join(header)
+    p.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(CorruptFileError, match="line 2: "):
+        read(p)
+
+
+def test_shared_line_with_junk_is_refused_naming_it(raw, tmp_path):
+    rows = bf.nested_rows(raw.iloc[:200], shared_first_step=True)
+    rows[3] = rows[3][:6] + ["x", "CC Chg"]
+    p = tmp_path / "junk.csv"
+    p.write_text("\n".join(",".join(map(str, r)) for r in rows) + "\n", encoding="utf-8")
+    with pytest.raises(CorruptFileError, match="line 4: fields after the cycle row"):
+        read(p)
+
+
+def _btsda_files():
+    from conftest import ROOT
+    files = [CORPUS / "neware" / "neware_uio.csv", CORPUS / "neware" / "fastnda" / "interp-test.csv"]
+    return [f for f in files if f.is_file()] + sorted((ROOT / "sample_data").glob("*_cycling.csv"))
+
+
+@pytest.mark.parametrize("path", _btsda_files(), ids=lambda p: p.name)
+def test_fast_path_equals_reference_parser(path):
+    """Every corpus and sample BTSDA file: the Arrow body path and the one-shape duration path
+    give exactly the frame the reference parsers give."""
+    fast, ref = btsda.read_csv(path), btsda.read_csv(path, fast=False)
+    pd.testing.assert_frame_equal(fast.data, ref.data, check_exact=True)
+    assert fast.warnings == ref.warnings and fast.truncated == ref.truncated
+    if fast.meta["layout"] != "flat":
+        return
+    cells = bf.load_raw(path, dtype=str, encoding=fast.meta["encoding"])
+    for key in ("total_time", "step_time"):
+        name = fast.meta["column_map"].get(key)
+        if name is None or ":" not in str(cells[name].iloc[0]):
+            continue
+        text = cells[name]
+        import pyarrow as pa
+        from echem.io.btsda import times
+        assert times._hms_one_shape(pa.array(text.to_numpy(), type=pa.string())) is not None
+        one_shape = btsda.durations_s(text.astype("string[pyarrow]"))
+        np.testing.assert_array_equal(one_shape, btsda.durations_s(text.astype(object), fast=False))
+        assert np.isfinite(one_shape).all()

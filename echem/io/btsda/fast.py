@@ -33,6 +33,7 @@ def _flat_arrow(data: bytes, text: str | None, encoding: str, h: int, header: li
     CorruptFileError as ``_build`` does, without line numbers (the caller then takes the
     general path for them)."""
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
     codec = {"utf-8": "utf-8", "gbk": "gb18030", "cp1252": "cp1252"}.get(encoding)
@@ -112,6 +113,11 @@ def _flat_arrow(data: bytes, text: str | None, encoding: str, h: int, header: li
     n = table.num_rows
     if n == 0:
         return None
+    named = {j for j, _ in cols}
+    for j in range(n_fields):  # a value under no name: the reference parser names its line
+        if j not in named and pc.any(pc.not_equal(pc.utf8_trim_whitespace(table.column(j)),
+                                                   "")).as_py():
+            return None
     raw = {}
     for j, name in cols:
         if j >= n_fields:

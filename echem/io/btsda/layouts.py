@@ -360,6 +360,28 @@ def _flat(raw: pd.DataFrame, lines: list[int], path: Path, meta: dict) -> Measur
     return Measurement(data, meta)
 
 
+def _named_width(header: list) -> int:
+    """Position after the last named cell of a header row."""
+    named = [j for j, c in enumerate(header) if not _empty(c)]
+    return named[-1] + 1 if named else 0
+
+
+def _check_unnamed(rows: list[list], header: list, start: int, lines: list[int], header_line: int,
+                   path: Path) -> None:
+    """CorruptFileError naming the line when a row holds a value where the header names no
+    column (past its last name, or under an empty name): the header lacks a name, so the values
+    cannot be put under their names."""
+    width = _named_width(header)
+    holes = [j for j in range(start, width) if _empty(header[j])]
+    for r, line in zip(rows, lines):
+        if (len(r) > width and not all(_empty(c) for c in r[width:])) or any(
+                j < len(r) and not _empty(r[j]) for j in holes):
+            raise CorruptFileError(
+                f"line {line}: a value where the header line (line {header_line}) names no "
+                f"column ({len(r)} fields, {width - len(holes) - start} names): a name is missing "
+                "from the header, so the values cannot be put under their names", path)
+
+
 def parse_grid(rows: list[list], path: Path, *, line_numbers: list[int] | None = None,
                meta: dict | None = None, check_last: bool = False) -> Measurement:
     """Read a BTSDA table given as rows of cells (CSV lines split, or an XLSX sheet).
@@ -377,6 +399,7 @@ def parse_grid(rows: list[list], path: Path, *, line_numbers: list[int] | None =
     if not _is_nested(rows, h):
         body = [(r, ln[i]) for i, r in enumerate(rows[h + 1:], start=h + 1)
                 if not all(_empty(c) for c in r)]
+        _check_unnamed([r for r, _ in body], rows[h], lead, [x for _, x in body], ln[h], path)
         raw = _frame([r for r, _ in body], rows[h], start=lead)
         return _flat(raw, [x for _, x in body], path, meta)
 
@@ -391,12 +414,40 @@ def parse_grid(rows: list[list], path: Path, *, line_numbers: list[int] | None =
     cycles, steps, recs, rec_lines, parents = [], [], [], [], []
     cur_cycle = cur_step_id = cur_name = None
     n_steps = 0
-    for i in range(h + 1, len(rows)):
-        r = rows[i]
+    cyc_width = _named_width(cyc_hdr)
+    step_width = _named_width(step_hdr)
+    rec_width = _named_width(rec_hdr)
+    shared = 0
+    pending = [(i, rows[i]) for i in range(len(rows) - 1, h, -1)]  # a stack, first row on top
+    while pending:
+        i, r = pending.pop()
         if all(_empty(c) for c in r):
             continue
         k = _lead(r)
+        if k < step_lead and len(r) > cyc_width and not all(_empty(c) for c in r[cyc_width:]):
+            # the cycle's first step row shares the cycle row's line: its fields follow the
+            # cycle fields; read them as the step row they are
+            cells = list(r[cyc_width:])
+            while cells and _empty(cells[0]):
+                cells.pop(0)
+            step_row = [""] * step_lead + cells
+            if len(cells) > step_width - step_lead and not all(
+                    _empty(c) for c in step_row[step_width:]):
+                raise CorruptFileError(
+                    f"line {ln[i]}: more fields than the cycle and step header lines name "
+                    "together; the nested layout is damaged", path)
+            sid = step_row[sid_pos] if sid_pos < len(step_row) else None
+            if _numbers(pd.Series([sid], dtype=object)).isna().iloc[0]:
+                raise CorruptFileError(
+                    f"line {ln[i]}: fields after the cycle row's that are no step row (step "
+                    f"number {sid!r}); the nested layout is damaged", path)
+            shared += 1
+            pending.append((i, step_row))
+            r = list(r[:cyc_width])
         if k >= lead:
+            if len(r) > rec_width and not all(_empty(c) for c in r[rec_width:]):
+                raise CorruptFileError(f"line {ln[i]}: more fields than the record header line "
+                                       f"(line {ln[h]}) names; the nested layout is damaged", path)
             if cur_cycle is None or n_steps == 0:
                 raise CorruptFileError(f"line {ln[i]}: a record row comes before any cycle or step "
                                        "row; the nested layout is damaged", path)
@@ -426,6 +477,8 @@ def parse_grid(rows: list[list], path: Path, *, line_numbers: list[int] | None =
     parent = pd.DataFrame(parents, columns=["cycle", "step_row", "step_id", "step_name"])
     parent["step_id"] = _numbers(parent["step_id"].astype(object)).astype("Int64")
     meta["layout"] = "nested"
+    if shared:
+        meta["shared_step_lines"] = shared
     data = _build(raw, path, lines=rec_lines, parent=parent, meta=meta)
     meta["btsda_cycles"] = normalize_table(_frame(cycles, cyc_hdr), CYCLE_FIELDS)
     step_raw = _frame([s[:-1] for s in steps], step_hdr, start=step_lead)

@@ -143,9 +143,10 @@ class _LazyLines:
         return bool(self._head) or bool(self.all())
 
 
-def read_csv(path: str | Path) -> Measurement:
+def read_csv(path: str | Path, fast: bool = True) -> Measurement:
     """Read a BTSDA CSV/TXT export (flat or nested, English or Chinese, UTF-8/GBK/UTF-16/
-    Windows-1252)."""
+    Windows-1252). ``fast=False`` reads the body with the reference parser only (the fast path
+    is proven equal to it in tests/test_btsda.py)."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -194,7 +195,7 @@ def read_csv(path: str | Path) -> Measurement:
     # usual case; with quotes only in the lines down to the header, whose cells lose them as
     # in the reference path); else, or when a cell is bad (the message names its line), the
     # reference parser
-    if not nested and not cut_char:
+    if fast and not nested and not cut_char:
         trial = copy.deepcopy(meta)
         _header_meta(head_rows, h, trial)
         try:
