@@ -7,8 +7,6 @@ import unicodedata
 import zipfile
 from pathlib import Path
 
-import pandas as pd
-
 from echem.errors import CorruptFileError, UnsupportedFileError
 from echem.io.btsda.headers import (
     CYCLE_FIELDS, HEAD_LINES, RECORD_FIELDS, STEP_FIELDS, _empty, _header_kinds, match_header)
@@ -50,17 +48,83 @@ def sniff_xlsx(head: bytes, path: Path) -> bool:
 
 
 
+#: caps on an XLSX archive's members, checked before anything is inflated (see check_archive)
+MAX_MEMBER_BYTES = 1 << 30
+MAX_TOTAL_BYTES = 4 << 30
+MAX_RATIO = 200
+#: Excel's own limit of rows per sheet: a sheet with more was not written by Excel or BTSDA
+MAX_ROWS = 1_048_576
+
+
+def check_archive(zf: zipfile.ZipFile, path: Path, max_member: int = MAX_MEMBER_BYTES,
+                  max_ratio: float = MAX_RATIO) -> None:
+    """CorruptFileError when a member of the archive would inflate beyond ``max_member`` bytes
+    (1 GiB), all of them beyond :data:`MAX_TOTAL_BYTES`, or a member above 1 MiB inflates more
+    than ``max_ratio`` times its compressed size (a zip bomb: real worksheets compress 5-30x).
+
+    Checked on the declared sizes of the central directory, before anything is inflated; the
+    actual sizes cannot exceed them, because Python's zipfile (which openpyxl reads through)
+    stops inflating a member at its declared size and then checks its CRC."""
+    total = 0
+    for info in zf.infolist():
+        total += info.file_size
+        if info.file_size > max_member:
+            raise CorruptFileError(
+                f"the XLSX member {info.filename} would inflate to {info.file_size:,} bytes (more "
+                f"than {max_member:,}): refused unread", path)
+        if info.file_size > 1 << 20 and info.file_size > max_ratio * max(info.compress_size, 1):
+            raise CorruptFileError(
+                f"the XLSX member {info.filename} would inflate {info.file_size / max(info.compress_size, 1):,.0f}"
+                f" times its compressed size ({info.compress_size:,} -> {info.file_size:,} bytes): "
+                "a zip bomb, not a worksheet; refused unread", path)
+    if total > MAX_TOTAL_BYTES:
+        raise CorruptFileError(f"the XLSX members would inflate to {total:,} bytes in all (more "
+                               f"than {MAX_TOTAL_BYTES:,}): refused unread", path)
+
+
+def _sheets(path: Path) -> dict[str, list[list]]:
+    """Every sheet of the workbook as rows of cell values (None for empty cells), read in
+    openpyxl's streaming (read-only) mode; CorruptFileError for a sheet beyond MAX_ROWS rows."""
+    import openpyxl
+
+    with open(path, "rb") as fh:  # a file object: openpyxl judges a path by its extension
+        book = openpyxl.load_workbook(fh, read_only=True, data_only=True)
+        try:
+            return _sheet_rows(book, path)
+        finally:
+            book.close()
+
+
+def _sheet_rows(book, path: Path) -> dict[str, list[list]]:
+    grids = {}
+    for ws in book.worksheets:
+        rows = []
+        for row in ws.iter_rows(values_only=True):
+            rows.append([None if _empty(v) else v for v in row])
+            if len(rows) > MAX_ROWS:
+                raise CorruptFileError(
+                    f"the sheet {ws.title!r} has more than {MAX_ROWS:,} rows (Excel's limit): "
+                    "not a workbook Excel or BTSDA wrote; refused", path)
+        while rows and all(v is None for v in rows[-1]):
+            rows.pop()
+        grids[ws.title] = rows
+    return grids
+
+
 def read_xlsx(path: str | Path) -> Measurement:
     """Read a BTSDA XLSX export: the sheet with the record header gives the data; step and cycle
     sheets go to ``meta["btsda_steps"]``/``meta["btsda_cycles"]`` (other sheet names to
-    ``meta["sheets"]``)."""
+    ``meta["sheets"]``).
+
+    The archive's member sizes are checked first (:func:`check_archive`: 1 GiB per member, a
+    compression ratio of 200), then the sheets are streamed (openpyxl read-only) and a sheet of
+    more rows than Excel allows is refused: a bomb is refused in well under a second, and no
+    workbook is read for minutes in silence."""
     path = Path(path)
     try:
         with zipfile.ZipFile(path) as zf:
-            bad = zf.testzip()
-            if bad is not None:
-                raise CorruptFileError(f"the XLSX archive member {bad} is damaged", path)
-        book = pd.read_excel(path, sheet_name=None, header=None, engine="openpyxl", dtype=object)
+            check_archive(zf, path)
+        grids = _sheets(path)
     except CorruptFileError:
         raise
     except (zipfile.BadZipFile, EOFError, KeyError, OSError) as exc:
@@ -69,8 +133,6 @@ def read_xlsx(path: str | Path) -> Measurement:
     except Exception as exc:  # openpyxl raises many kinds on damaged workbooks
         raise CorruptFileError(f"the XLSX workbook cannot be read: {type(exc).__name__}: {exc}",
                                path) from exc
-    grids = {name: [[None if _empty(v) else v for v in row] for row in df.itertuples(index=False)]
-             for name, df in book.items()}
     candidates = []
     for name, rows in grids.items():
         for i, row in enumerate(rows[:HEAD_LINES]):
