@@ -114,14 +114,14 @@ def check_text_limits(path: Path, max_line: int = MAX_LINE_BYTES,
     with _open_regular(path) as fh:
         first = fh.read(_CHUNK)
         lines = first.splitlines()
-        if len(first) == _CHUNK and lines:
-            lines = lines[:-1]  # may be cut by the piece
+        cut = len(first) == _CHUNK  # the last line may go on past this piece
         for i, line in enumerate(lines[:1000], start=1):
             fields = 1 + max(line.count(b","), line.count(b"\t"), line.count(b";"))
             if fields > max_fields:
+                least = "at least " if cut and i == len(lines) else ""
                 raise CorruptFileError(
-                    f"line {i} has {fields:,} fields (more than {max_fields:,}): not an export "
-                    "this tool reads, or damaged", path)
+                    f"line {i} has {least}{fields:,} fields (more than {max_fields:,}): not an "
+                    "export this tool reads, or damaged", path)
         run = 0  # bytes since the last line end
         line_no = 1
         chunk = first
