@@ -269,11 +269,12 @@ def _check_invariants(columns: dict, path) -> None:
         if back.any():
             finite = t[~np.isnan(t)]
             if np.any(finite[1:] < finite[:-1]):
-                i = int(np.flatnonzero(back)[0]) + 1 if back.any() else 0
+                i = int(np.flatnonzero(back)[0]) + 1
+                k = int(np.sum(finite[1:] < finite[:-1]))
                 raise CorruptFileError(
-                    f"time_s goes back at row {i + 1} ({t[i - 1]!r} s -> {t[i]!r} s; "
-                    f"{int(np.sum(finite[1:] < finite[:-1]))} such rows): the records are out of "
-                    "time order", path)
+                    f"time_s goes back at row {i + 1} ({float(t[i - 1])!r} s -> {float(t[i])!r} s; "
+                    f"{k} such row{'s' if k != 1 else ''}): the records are out of time order",
+                    path)
         elif np.isnan(t).any():
             finite = t[~np.isnan(t)]
             if np.any(finite[1:] < finite[:-1]):
@@ -429,7 +430,7 @@ def screen(data: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         note(np.abs(v) > MAX_ABS_VOLTAGE_V, f"|voltage_V| > {MAX_ABS_VOLTAGE_V:g} V")
     if "current_mA" in data:
         i = data["current_mA"].to_numpy(dtype=np.float64, na_value=np.nan)
-        note(np.abs(i) > MAX_ABS_CURRENT_MA, f"|current_mA| > {MAX_ABS_CURRENT_MA:g} mA (1,000 A)")
+        note(np.abs(i) > MAX_ABS_CURRENT_MA, f"|current_mA| > {MAX_ABS_CURRENT_MA:,.0f} mA (1,000 A)")
     if "time_s" in data and n > 1:
         t = data["time_s"].to_numpy(dtype=np.float64, na_value=np.nan)
         where = np.flatnonzero(~drop & np.isfinite(t))
