@@ -123,26 +123,48 @@ def check_text_limits(path: Path, max_line: int = MAX_LINE_BYTES,
                     f"line {i} has {least}{fields:,} fields (more than {max_fields:,}): not an "
                     "export this tool reads, or damaged", path)
         run = 0  # bytes since the last line end
-        line_no = 1
+        offset = 0  # of the current piece in the file
+        line_start = 0
         chunk = first
         while chunk:
-            ends = [k for k in (chunk.find(b"\n"), chunk.find(b"\r")) if k >= 0]
-            if not ends:
+            k = chunk.find(b"\n")
+            if k < 0:
+                k = chunk.find(b"\r")  # old Mac line ends (or none: the piece is one line's)
+            if k < 0:
                 run += len(chunk)
             else:
-                run += min(ends)
+                run += k
                 if run > max_line:
                     break
-                last = max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))
-                line_no += chunk.count(b"\n") if b"\n" in chunk else chunk.count(b"\r")
-                run = len(chunk) - last - 1
+                last = chunk.rfind(b"\n")
+                if last < 0:
+                    last = chunk.rfind(b"\r")
+                run = len(chunk) - last - 1  # lines inside a piece are shorter than the limit
+                line_start = offset + last + 1
             if run > max_line:
                 break
+            offset += len(chunk)
             chunk = fh.read(_CHUNK)
         if run > max_line:
+            line_no = _line_of(path, line_start)
             raise CorruptFileError(
                 f"line {line_no} is longer than {max_line:,} bytes: not an export this tool "
                 "reads, or damaged", path)
+
+
+def _line_of(path: Path, position: int) -> int:
+    """The line number (1-based, by \\n or else \\r line ends) of a byte position."""
+    n_lf = n_cr = 0
+    with _open_regular(path) as fh:
+        done = 0
+        while done < position:
+            piece = fh.read(min(_CHUNK, position - done))
+            if not piece:
+                break
+            n_lf += piece.count(b"\n")
+            n_cr += piece.count(b"\r")
+            done += len(piece)
+    return 1 + (n_lf or n_cr)
 
 
 def read(path: str | Path) -> Measurement:
