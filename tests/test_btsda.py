@@ -455,6 +455,8 @@ def check_truncation(path, data: bytes, exp: pd.DataFrame, header_lines: int | N
         # cut at a line end (only line-end bytes lost): indistinguishable from a complete file
         at_line_end = data[cut - 1:cut] in (b"\r", b"\n") or data[cut:cut + 1] in (b"\r", b"\n")
         assert m.truncated is (not at_line_end), cut
+        assert bool(m.warnings) is m.truncated and (not m.truncated or "cut off" in str(
+            m.warnings[-1]))
         whole_lines = data[:cut].count(b"\n") + (0 if data[:cut].endswith(b"\n") else 1)
         if at_line_end and header_lines is not None:
             assert n == whole_lines - header_lines, cut
@@ -621,3 +623,17 @@ def test_fast_path_equals_reference_parser(path):
         one_shape = btsda.durations_s(text.astype("string[pyarrow]"))
         np.testing.assert_array_equal(one_shape, btsda.durations_s(text.astype(object), fast=False))
         assert np.isfinite(one_shape).all()
+
+
+def test_a_record_table_without_cycle_and_step_numbers_says_what_is_lost(raw, tmp_path):
+    """cellpy's Neware XLSX reader meets record sheets without Cycle Index and Step Index (it
+    assigns them from the step sheet's dates): steps then come from changes of the step name,
+    and the warning says that two steps of one name in a row read as one."""
+    part = raw.iloc[2000:3000].drop(columns=["Cycle Index", "Step Index"])
+    p = tmp_path / "no-numbers.csv"
+    p.write_text("\n".join([",".join(part.columns)] + [",".join(map(str, r)) for r in
+                                                       part.itertuples(index=False)]) + "\n")
+    m = read(p)
+    assert "cycle" not in m.data and "no cycle and no step number column" in str(m.warnings[0])
+    names = part["Step Type"].to_numpy()
+    assert m.data["step"].iloc[-1] == 1 + int((names[1:] != names[:-1]).sum())

@@ -142,6 +142,11 @@ def _build(raw: pd.DataFrame, path: Path, *, lines=None, parent: pd.DataFrame | 
         keys = [k for k in (cycle, sid) if k is not None]
         if not keys and names is not None:
             keys = [pd.factorize(names.astype(str))[0]]
+            meta.setdefault("warnings", []).append(
+                "the record table has no cycle and no step number column (as in BTSDA XLSX "
+                "record sheets exported without them): steps are taken from changes of the step "
+                "name, so two steps of one name in a row read as one, and the cycles are not "
+                "known; export the record layer with Cycle Index and Step Index")
         if keys:
             new = np.zeros(n, dtype=bool)
             new[:1] = True
