@@ -7,7 +7,16 @@ BTSDA (the data-analysis program of Neware's BTS software) exports a test in two
   table is one sheet beside step, cycle and info sheets.
 * **nested** (BTSDA 7 "general report"): three header lines - cycle header, step header (one
   leading empty field), record header (two leading empty fields) - then cycle rows, step rows and
-  record rows interleaved, each level starting with as many empty fields as its header.
+  record rows interleaved, each level starting with as many empty fields as its header. The
+  first step row of a cycle may share the cycle row's line, its fields after the cycle's
+  (``meta["shared_step_lines"]`` counts them).
+
+Layout deviations of real exports that are read (fastnda's ``btsda.py`` and cellpy's Neware
+readers meet them): Windows-1252 text (``Current(µA)`` as byte 0xB5), units uA/mV/mAs/mWs, a
+trailing delimiter on every line, header names with trailing blanks, preamble lines above a
+tab-separated header, record tables without cycle and step numbers (with a warning of what is
+lost). Refused naming the line: a value where the header names no column (a name missing), a
+shared line whose extra fields are no step row, a nested record row wider than its header.
 
 Headers come in English or Chinese with various unit spellings; :data:`RECORD_FIELDS`,
 :data:`STEP_FIELDS` and :data:`CYCLE_FIELDS` are the alias tables. Headers are compared after
@@ -31,7 +40,7 @@ Truncation: when a text file does not end with a line end (real exports may not)
 is compared with the rows before it of the same level: if it has fewer fields, or a cell whose
 shape (digits before/after the point, separators, text) no earlier row of that column has (e.g.
 ``0.42`` where the column always has four decimals, ``16:2`` in a date), the file was cut inside
-that row: the row is dropped, the complete rows are returned and ``meta["truncated"] = True``.
+that row: the row is dropped, the complete rows are returned, ``truncated`` and a warning.
 A file cut inside a character, inside its header lines, or with no complete record row raises
 :class:`~echem.errors.CorruptFileError` (the last two) or is flagged as truncated (the first).
 
