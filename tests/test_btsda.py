@@ -637,3 +637,11 @@ def test_a_record_table_without_cycle_and_step_numbers_says_what_is_lost(raw, tm
     assert "cycle" not in m.data and "no cycle and no step number column" in str(m.warnings[0])
     names = part["Step Type"].to_numpy()
     assert m.data["step"].iloc[-1] == 1 + int((names[1:] != names[:-1]).sum())
+
+
+@pytest.mark.parametrize("name", [n for n in CSV_VARIANTS if n.startswith("flat")])
+def test_fast_path_equals_reference_parser_on_the_variants(name, variants):
+    """GBK bodies (Arrow transcodes them), BOMs, tabs, day-prefixed durations: the fast path
+    gives the reference parser's frame, or declines."""
+    fast, ref = btsda.read_csv(variants[name]), btsda.read_csv(variants[name], fast=False)
+    pd.testing.assert_frame_equal(fast.data, ref.data, check_exact=True)
