@@ -82,6 +82,7 @@ def steps_table(raw: pd.DataFrame) -> pd.DataFrame:
         "chg_mAh": g["Chg. Cap.(Ah)"].last() * 1000, "dchg_mAh": g["DChg. Cap.(Ah)"].last() * 1000,
         "echg_mWh": g["Chg. Energy(Wh)"].last() * 1000, "edchg_mWh": g["DChg. Energy(Wh)"].last() * 1000,
         "v_start": g["Voltage(V)"].first(), "v_end": g["Voltage(V)"].last(),
+        "onset": g["Date"].first(), "end": g["Date"].last(),
     }).reset_index(drop=True)
 
 
@@ -220,10 +221,13 @@ def write_nested_csv(raw: pd.DataFrame, path: str | Path, *, language: str = "en
 
 
 def write_xlsx(raw: pd.DataFrame, path: str | Path, *, layout: str = "flat",
-               language: str = "en", timedelta_cells: bool = False) -> Path:
+               language: str = "en", timedelta_cells: bool = False,
+               record_numbers: bool = True) -> Path:
     """The raw table as an XLSX workbook (openpyxl). ``layout="flat"``: sheets ``test`` (info
     text), ``cycle``, ``step`` and ``record`` (record sheet not first); ``timedelta_cells``
-    stores times as Excel durations instead of text. ``layout="nested"``: one sheet holding the
+    stores times as Excel durations instead of text; ``record_numbers=False`` leaves Cycle
+    Index and Step Index out of the record sheet and gives the step sheet onset and end dates
+    (the export cellpy's Neware XLSX reader handles). ``layout="nested"``: one sheet holding the
     nested rows."""
     import openpyxl
 
@@ -251,13 +255,15 @@ def write_xlsx(raw: pd.DataFrame, path: str | Path, *, layout: str = "flat",
     ss.append(["循环号", "工步号", "工步序号", "工步类型", "工步时间", "容量(Ah)", "能量(Wh)",
                "起始电压(V)", "结束电压(V)"] if zh else
               ["Cycle Index", "Step Index", "Step Number", "Step Type", "Step Time", "Capacity(Ah)",
-               "Energy(Wh)", "Onset Volt.(V)", "End Voltage(V)"])
+               "Energy(Wh)", "Onset Volt.(V)", "End Voltage(V)"]
+              + ([] if record_numbers else ["Oneset Date", "End Date"]))
     for k, s in steps.iterrows():
         ss.append([int(s.cycle), int(s.step_index), k + 1,
                    STEP_NAMES_ZH[s["name"]] if zh else s["name"], _hms(s.time_s),
-                   s.capacity_mAh / 1000, s.energy_mWh / 1000, s.v_start, s.v_end])
+                   s.capacity_mAh / 1000, s.energy_mWh / 1000, s.v_start, s.v_end]
+                  + ([] if record_numbers else [s.onset, s.end]))
     rs = wb.create_sheet("record")
-    df = raw.copy()
+    df = raw.copy() if record_numbers else raw.drop(columns=["Cycle Index", "Step Index"])
     if zh:
         df["Step Type"] = df["Step Type"].map(STEP_NAMES_ZH)
     header = [FLAT_ZH[c] if zh else c for c in df.columns]

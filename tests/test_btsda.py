@@ -645,3 +645,14 @@ def test_fast_path_equals_reference_parser_on_the_variants(name, variants):
     gives the reference parser's frame, or declines."""
     fast, ref = btsda.read_csv(variants[name]), btsda.read_csv(variants[name], fast=False)
     pd.testing.assert_frame_equal(fast.data, ref.data, check_exact=True)
+
+
+def test_xlsx_record_sheet_without_numbers_takes_them_from_the_step_sheet(small, tmp_path):
+    """cellpy's Neware XLSX case: a record sheet without Cycle Index and Step Index, a step sheet
+    with Oneset Date and End Date; the records get the cycles and steps of the export they came
+    from (the corpus file's own numbers), ties at a step boundary decided by the step name."""
+    path = bf.write_xlsx(small, tmp_path / "no-numbers.xlsx", record_numbers=False)
+    m = read(path)
+    assert m.meta["steps_from"] == "the step sheet's onset and end dates" and not m.warnings
+    assert_schema_equal(m.data, bf.expected(small))
+    np.testing.assert_array_equal(m.data["step_number"], small["Step Index"])

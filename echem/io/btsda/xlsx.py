@@ -160,6 +160,55 @@ def read_xlsx(path: str | Path) -> Measurement:
         kind, table = _summary_sheet(rows)
         if kind and f"btsda_{kind}" not in meas.meta:
             meas.meta[f"btsda_{kind}"] = table
+    steps = meas.meta.get("btsda_steps")
+    if "cycle" not in meas.data and steps is not None and "date_time" in meas.data \
+            and {"cycle", "start_time"} <= set(steps.columns):
+        return _steps_from_step_sheet(meas, steps, path)
+    return meas
+
+
+def _steps_from_step_sheet(meas: Measurement, steps, path: Path) -> Measurement:
+    """Cycle and step of each record from the step sheet's onset and end dates, for a record
+    sheet without cycle and step numbers (as cellpy's Neware XLSX reader does): a record
+    belongs to the last step that began at or before its date; at a date where one step ends
+    and the next begins, the step name decides. A record in no step's span is refused naming
+    its row."""
+    import numpy as np
+
+    from echem.schema import finalize, running_step
+
+    st = steps.reset_index(drop=True)
+    starts = st["start_time"].to_numpy(dtype="datetime64[ns]")
+    ends = st["end_time"].to_numpy(dtype="datetime64[ns]") if "end_time" in st else None
+    if np.isnat(starts).any() or np.any(starts[1:] < starts[:-1]):
+        raise CorruptFileError("the step sheet's onset dates are missing or out of order: the "
+                               "records cannot be put into their steps", path)
+    d = meas.data
+    when = d["date_time"].to_numpy(dtype="datetime64[ns]")
+    idx = np.searchsorted(starts, when, side="right") - 1
+    if "step_type" in st and "step_type" in d:
+        names = d["step_type"].astype(str).to_numpy()
+        kinds = st["step_type"].astype(str).to_numpy()
+        tie = (idx > 0) & (when == starts[np.maximum(idx, 0)]) \
+            & (names != kinds[np.maximum(idx, 0)]) & (names == kinds[np.maximum(idx - 1, 0)])
+        idx = np.where(tie, idx - 1, idx)
+    outside = idx < 0
+    if ends is not None:
+        outside |= when > ends[np.maximum(idx, 0)]
+    if outside.any():
+        i = int(np.flatnonzero(outside)[0])
+        raise CorruptFileError(f"record row {i + 1} (at {when[i]}) lies in no step of the step "
+                               "sheet: the record and step sheets disagree", path)
+    out = {name: d[name].array if not isinstance(d[name].dtype, np.dtype) else d[name].to_numpy()
+           for name in d.columns}
+    out["cycle"] = st["cycle"].to_numpy(dtype=np.float64)[idx]
+    out["step"] = running_step(idx)
+    if "step" in st:
+        out["step_number"] = st["step"].to_numpy(dtype=np.float64)[idx]
+    lost = "no cycle and no step number column"
+    meas.warnings = [w for w in meas.warnings if lost not in w.message]
+    meas.meta["steps_from"] = "the step sheet's onset and end dates"
+    meas.data = finalize(out, path)
     return meas
 
 
