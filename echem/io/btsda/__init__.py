@@ -14,8 +14,9 @@ BTSDA (the data-analysis program of Neware's BTS software) exports a test in two
 Layout deviations of real exports that are read (fastnda's ``btsda.py`` and cellpy's Neware
 readers meet them): Windows-1252 text (``Current(µA)`` as byte 0xB5), units uA/mV/mAs/mWs, a
 trailing delimiter on every line, header names with trailing blanks, preamble lines above a
-tab-separated header, record tables without cycle and step numbers (with a warning of what is
-lost). Refused naming the line: a value where the header names no column (a name missing), a
+tab-separated header, XLSX record sheets without cycle and step numbers (taken from the step
+sheet's onset and end dates, as cellpy does; a CSV record table without them is read with a
+warning of what is lost). Refused naming the line: a value where the header names no column (a name missing), a
 shared line whose extra fields are no step row, a nested record row wider than its header.
 
 Headers come in English or Chinese with various unit spellings; :data:`RECORD_FIELDS`,
