@@ -1,8 +1,8 @@
 """The paper's cells as sample data, in the instruments' own formats.
 
 ``python scripts/make_sample_data.py [OUT]`` (or :func:`generate`) writes ``sample_data/``: Neware
-BTSDA CSV exports (flat and nested layouts, through :func:`echem.io.btsda.write_flat_csv` and
-:func:`~echem.io.btsda.write_nested_csv`) for the cycling tests, EC-Lab PEIS ``.mpt`` text exports
+BTSDA CSV exports (flat and nested layouts, through the writers of
+:mod:`echem.testing.btsda_writer`) for the cycling tests, EC-Lab PEIS ``.mpt`` text exports
 for the impedance of the symmetric cells, and an ``experiment.toml`` manifest that points at the
 protocols in ``protocols/``. A fixed seed makes the output byte-for-byte the same on every run.
 
@@ -796,7 +796,7 @@ def generate(out_dir: str | Path = "sample_data", seed: int = SEED) -> list[Path
 
     Deterministic: the same seed gives the same bytes. Files not made by the generator are left alone.
     """
-    from echem.io.btsda import write_flat_csv, write_nested_csv
+    from echem.testing.btsda_writer import write_flat_csv, write_nested_csv
     from echem.output import atomic_write
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
+
+from echem.errors import CorruptFileError
 
 try:  # pandas >= 3.0: a frame from ready-made column blocks, without per-column inference
     from pandas.api.internals import create_dataframe_from_blocks as _from_blocks
@@ -40,21 +43,181 @@ IMPEDANCE_COLUMNS = ("frequency_Hz", "z_real_ohm", "z_imag_ohm", "spectrum")
 
 
 @dataclass
-class Measurement:
-    """What a reader returns: ``data`` in the common schema and ``meta`` about the file.
+class ReadWarning:
+    """Something a reader met in a file and worked around: ``message``, and the file's ``line``
+    (1-based) where it applies."""
 
-    ``meta`` holds at least ``instrument``, ``techniques`` (list of str), ``source`` (path as str),
-    ``format`` and, where the file says, ``start_time`` (ISO 8601 str), ``channel``,
-    ``active_mass_g``, ``area_cm2`` and ``comments``.
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}" if self.line is not None else self.message
+
+
+#: the keys a reader may still put into ``meta`` that :class:`Measurement` lifts into its fields
+LIFTED_KEYS = ("source", "format", "instrument", "techniques", "start_time", "warnings",
+               "truncated")
+
+
+@dataclass
+class Measurement:
+    """What a reader returns: ``data`` in the common schema, typed fields for what every reader
+    knows, and ``meta`` for the rest of what the file says.
+
+    Fields: ``source`` (the path read, as str), ``format`` (the format's name, e.g.
+    ``"eclab-mpt"``), ``instrument``, ``techniques`` (list of str), ``start_time`` (a
+    :class:`datetime`: timezone-aware UTC where the file states its offset, naive local time
+    otherwise; None where the file states none), ``warnings`` (:class:`ReadWarning` records of
+    what the reader met and worked around), ``truncated`` (the file was cut off; ``data`` holds
+    its complete rows).
+
+    ``meta`` holds the rest (``channel``, ``active_mass_g``, ``area_cm2``, ``comments``, versions,
+    ...). A reader may still pass the field keys in ``meta`` (``meta["warnings"]`` as a list of
+    str, ``meta["start_time"]`` as ISO 8601 text, ...): construction moves them into the fields
+    and out of ``meta``.
     """
 
     data: pd.DataFrame
     meta: dict = field(default_factory=dict)
+    source: str = ""
+    format: str = ""
+    instrument: str = ""
+    techniques: list = field(default_factory=list)
+    start_time: datetime | None = None
+    warnings: list = field(default_factory=list)
+    truncated: bool = False
+
+    def __post_init__(self) -> None:
+        given = self.meta if self.meta is not None else {}
+        meta = dict(given)  # the stored items only
+        for key in ("source", "format", "instrument"):
+            if key in meta:
+                value = meta.pop(key)
+                if not getattr(self, key) and value is not None:
+                    setattr(self, key, str(value))
+        if "techniques" in meta:
+            value = meta.pop("techniques")
+            if not self.techniques and value:
+                self.techniques = [str(t) for t in value]
+        self.techniques = list(self.techniques)
+        if "truncated" in meta:
+            self.truncated = bool(self.truncated or meta.pop("truncated"))
+        warnings = list(self.warnings) + list(meta.pop("warnings", None) or [])
+        self.warnings = [w if isinstance(w, ReadWarning) else ReadWarning(str(w)) for w in warnings]
+        if "start_time" in meta:
+            value = meta.pop("start_time")
+            if self.start_time is None:
+                parsed = parse_start_time(value)
+                if parsed is None and value not in (None, ""):
+                    meta["start_time_text"] = str(value)
+                    self.warnings.append(ReadWarning(
+                        f"the start time {str(value)!r} could not be read as a date and time"))
+                self.start_time = parsed
+        elif self.start_time is not None:
+            self.start_time = parse_start_time(self.start_time)
+        if isinstance(given, _Meta):
+            dict.clear(given)
+            dict.update(given, meta)
+        else:
+            given = _Meta(meta)
+        self.meta = given
+        given._owner = self
+
+    def warn(self, message: str, line: int | None = None) -> None:
+        """Add a :class:`ReadWarning`."""
+        self.warnings.append(ReadWarning(message, line))
 
     def __repr__(self) -> str:
-        m = self.meta
-        return (f"Measurement({m.get('instrument', '?')}, {m.get('techniques', [])}, "
+        return (f"Measurement({self.instrument or '?'}, {self.techniques}, "
                 f"{len(self.data)} rows, columns={list(self.data.columns)})")
+
+
+class _Meta(dict):
+    """``Measurement.meta``: a plain dict of what the file says beyond the typed fields.
+
+    Transitional: code written before the fields existed reads ``meta["source"]``,
+    ``meta.get("warnings")``, ... (echem/pipeline.py, echem/manifest.py, tests/test_neware.py at
+    the time of writing). Such reads of the lifted keys are answered from the fields, in their
+    old form (``start_time`` as ISO text, ``warnings`` as str), with a DeprecationWarning; the
+    keys are not stored here and are not among its items. Setting one sets the field. Remove
+    this class once those callers read the fields."""
+
+    _owner = None
+
+    def _lifted(self, key):
+        import warnings
+        warnings.warn(f"Measurement.meta[{key!r}] is deprecated: read Measurement.{key}",
+                      DeprecationWarning, stacklevel=3)
+        value = getattr(self._owner, key)
+        if key == "start_time":
+            return None if value is None else value.isoformat()
+        if key == "warnings":
+            return [str(w) for w in value]
+        return value
+
+    def __getitem__(self, key):
+        if key in LIFTED_KEYS and self._owner is not None and not dict.__contains__(self, key):
+            value = self._lifted(key)
+            if value is None:
+                raise KeyError(key)
+            return value
+        return dict.__getitem__(self, key)
+
+    def get(self, key, default=None):
+        if key in LIFTED_KEYS and self._owner is not None and not dict.__contains__(self, key):
+            value = self._lifted(key)
+            return default if value is None else value
+        return dict.get(self, key, default)
+
+    def __contains__(self, key) -> bool:
+        if key in LIFTED_KEYS and self._owner is not None and not dict.__contains__(self, key):
+            return getattr(self._owner, key) not in (None, "", [])
+        return dict.__contains__(self, key)
+
+    def __setitem__(self, key, value) -> None:
+        if key in LIFTED_KEYS and self._owner is not None:
+            owner = self._owner
+            if key == "warnings":
+                owner.warnings = []
+            elif key == "techniques":
+                owner.techniques = []
+            elif key == "start_time":
+                owner.start_time = None
+            elif key in ("source", "format", "instrument"):
+                setattr(owner, key, "")
+            dict.__setitem__(self, key, value)
+            owner.__post_init__()  # lifts it again
+            return
+        dict.__setitem__(self, key, value)
+
+
+def parse_start_time(value) -> datetime | None:
+    """A start time as :class:`datetime`: ISO 8601 text, a datetime or a pandas Timestamp; an
+    offset that the value states is converted to UTC (the result then timezone-aware), no
+    offset keeps the naive local time. None for None, empty or unreadable text."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, pd.Timestamp):
+        if value is pd.NaT:
+            return None
+        value = value.to_pydatetime()
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            try:
+                stamp = pd.Timestamp(text)
+            except (ValueError, TypeError):
+                return None
+            if stamp is pd.NaT:
+                return None
+            value = stamp.to_pydatetime()
+    if not isinstance(value, datetime):
+        return None
+    if value.tzinfo is not None and value.utcoffset() is not None:
+        return value.astimezone(timezone.utc)
+    return value
 
 
 _STEP_TYPE_DTYPE = pd.CategoricalDtype(categories=list(STEP_TYPES))
@@ -80,8 +243,15 @@ def running_step(change: np.ndarray) -> np.ndarray:
     return np.cumsum(new).astype(np.int64)
 
 
-def finalize(df) -> pd.DataFrame:
-    """Order schema columns first (instrument extras after), fix dtypes, reset the index.
+def finalize(df, path=None) -> pd.DataFrame:
+    """Order schema columns first (instrument extras after), fix dtypes, reset the index, and
+    check the schema's invariants.
+
+    Invariants: ``time_s`` non-decreasing (NaN cells aside), else :class:`CorruptFileError`
+    naming ``path`` and the first row where it goes back (a reader that can repair or drop such
+    rows does so before, with a warning); ``step`` starting at 1 and growing by 1 at each
+    change, ``cycle`` and ``step`` whole numbers without gaps, ``step_type`` values from
+    :data:`STEP_TYPES`, else ValueError (a reader's fault, not the file's).
 
     ``df`` is a DataFrame, or a dict of equally long 1-D arrays (column name -> numpy array or
     pandas array), which saves a reader building a DataFrame only to have it rebuilt here.
@@ -123,8 +293,15 @@ def finalize(df) -> pd.DataFrame:
             columns[col] = pd.array(columns[col], dtype="Int64")
         elif dtype == "int64":
             arr = _numpy(values)
-            if arr.dtype.kind == "f" and np.isnan(arr).any():
-                arr = np.nan_to_num(arr, nan=0.0)
+            if arr.dtype.kind == "f":
+                if not np.isfinite(arr).all():
+                    raise ValueError(f"{col} has missing or non-finite values")
+                if (arr != np.round(arr)).any():
+                    raise ValueError(f"{col} has values that are not whole numbers")
+            elif arr.dtype.kind not in "iub":
+                arr = pd.to_numeric(pd.Series(arr, copy=False)).to_numpy()
+                if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+                    raise ValueError(f"{col} has missing or non-finite values")
             columns[col] = _owned(values, arr.astype(np.int64, copy=False), share)
         else:
             if isinstance(values, np.ndarray) and values.dtype.kind in "fiub":
@@ -144,7 +321,40 @@ def finalize(df) -> pd.DataFrame:
             columns[col] = values.array if isinstance(values, pd.Series) else values
         else:
             columns[col] = _owned(values, _numpy(values), share)
+    _check_invariants(columns, path)
     return _frame(columns, n)
+
+
+def _check_invariants(columns: dict, path) -> None:
+    """The checks of :func:`finalize` on its converted columns."""
+    t = columns.get("time_s")
+    if t is not None and len(t) > 1:
+        t = np.asarray(t)
+        back = t[1:] < t[:-1]  # NaN compares False: a NaN cell breaks no order
+        if back.any():
+            finite = t[~np.isnan(t)]
+            if np.any(finite[1:] < finite[:-1]):
+                i = int(np.flatnonzero(back)[0]) + 1
+                k = int(np.sum(finite[1:] < finite[:-1]))
+                raise CorruptFileError(
+                    f"time_s goes back at row {i + 1} ({float(t[i - 1])!r} s -> {float(t[i])!r} s; "
+                    f"{k} such row{'s' if k != 1 else ''}): the records are out of time order",
+                    path)
+        elif np.isnan(t).any():
+            finite = t[~np.isnan(t)]
+            if np.any(finite[1:] < finite[:-1]):
+                raise CorruptFileError("time_s goes back across missing cells: the records are "
+                                       "out of time order", path)
+    step = columns.get("step")
+    if step is not None and len(step):
+        step = np.asarray(step)
+        if step[0] != 1:
+            raise ValueError(f"step starts at {step[0]}, not 1")
+        d = np.diff(step)
+        if d.size and (d.min() < 0 or d.max() > 1):
+            i = int(np.flatnonzero((d < 0) | (d > 1))[0]) + 1
+            raise ValueError(f"step goes from {step[i - 1]} to {step[i]} at row {i + 1}: a running "
+                             "step index grows by 1 at each change")
 
 
 _NUMPY_DTYPES = {"float64": np.dtype("float64"), "int64": np.dtype("int64")}
@@ -248,3 +458,86 @@ def _step_type_categorical(values) -> pd.Categorical:
     if cat.isna().any():
         cat = cat.fillna("other")
     return cat
+
+
+#: screening limits (absolute values beyond them are no measurement): volts, milliamperes
+MAX_ABS_VOLTAGE_V = 100.0
+MAX_ABS_CURRENT_MA = 1e6  # 1,000 A
+
+
+def screen(data: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Rows of a common-schema frame that no instrument can have measured, dropped.
+
+    Dropped: rows with an infinite value in a float schema column (``inf``, ``-inf``; NaN is a
+    missing cell and stays), ``|voltage_V| > 100`` V, ``|current_mA| > 1e6`` mA (1,000 A), and
+    rows whose ``time_s`` goes back by more than the data's resolution (the smallest positive
+    time step) against the rows around them. Returns the remaining rows (index 0..n-1, ``step``
+    renumbered where a whole step was dropped) and one warning per reason, counting its rows;
+    no warnings and the same frame when nothing is dropped.
+    """
+    n = len(data)
+    drop = np.zeros(n, dtype=bool)
+    warnings: list[str] = []
+
+    def note(mask: np.ndarray, what: str) -> None:
+        new = mask & ~drop
+        if new.any():
+            k = int(new.sum())
+            warnings.append(f"{k} row{'s' if k != 1 else ''} with {what} dropped")
+            drop[new] = True
+
+    for col in COLUMNS:
+        if col in data and COLUMNS[col][0] == "float64":
+            values = data[col].to_numpy(dtype=np.float64, na_value=np.nan)
+            note(np.isinf(values), f"an infinite {col}")
+    if "voltage_V" in data:
+        v = data["voltage_V"].to_numpy(dtype=np.float64, na_value=np.nan)
+        note(np.abs(v) > MAX_ABS_VOLTAGE_V, f"|voltage_V| > {MAX_ABS_VOLTAGE_V:g} V")
+    if "current_mA" in data:
+        i = data["current_mA"].to_numpy(dtype=np.float64, na_value=np.nan)
+        note(np.abs(i) > MAX_ABS_CURRENT_MA, f"|current_mA| > {MAX_ABS_CURRENT_MA:,.0f} mA (1,000 A)")
+    if "time_s" in data and n > 1:
+        t = data["time_s"].to_numpy(dtype=np.float64, na_value=np.nan)
+        where = np.flatnonzero(~drop & np.isfinite(t))
+        back, resolution = _time_reversals(t[where])
+        if back.any():
+            mask = np.zeros(n, dtype=bool)
+            mask[where[back]] = True
+            note(mask, f"time_s going back by more than the data's resolution ({resolution:g} s)")
+    if not drop.any():
+        return data, []
+    out = data.loc[~drop].reset_index(drop=True)
+    if "step" in out and len(out):
+        out["step"] = running_step(out["step"].to_numpy())
+    return out, warnings
+
+
+def _time_reversals(t: np.ndarray) -> tuple[np.ndarray, float]:
+    """Mask of the rows of ``t`` (finite) that break its order by more than its resolution, and
+    that resolution. A row out of line with both neighbours (a spike up or down) is the one
+    dropped; what is left after a few such rounds is cut against the running maximum."""
+    d = np.diff(t)
+    positive = d[d > 0]
+    resolution = float(positive.min()) if positive.size else 0.0
+    bad = np.zeros(t.size, dtype=bool)
+    if not np.any(d < -resolution):
+        return bad, resolution
+    for _ in range(3):
+        idx = np.flatnonzero(~bad)
+        tt = t[idx]
+        step_back = np.flatnonzero(tt[1:] < tt[:-1] - resolution) + 1  # tt[k] < tt[k - 1]
+        if step_back.size == 0:
+            return bad, resolution
+        for k in step_back:
+            before = tt[k - 2] if k >= 2 else -np.inf
+            after = tt[k + 1] if k + 1 < tt.size else np.inf
+            # row k - 1 is a spike up when rows k - 2, k and k + 1 are in order without it;
+            # else row k is a dip
+            spike = before <= tt[k] + resolution and tt[k - 1] > after + resolution
+            culprit = k - 1 if spike else k
+            bad[idx[culprit]] = True
+    idx = np.flatnonzero(~bad)
+    tt = t[idx]
+    running = np.maximum.accumulate(tt)
+    bad[idx[tt < running - resolution]] = True
+    return bad, resolution

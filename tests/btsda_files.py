@@ -36,9 +36,11 @@ FLAT_ZH = {
 }
 
 
-def load_raw(path: str | Path, nrows: int | None = None) -> pd.DataFrame:
+def load_raw(path: str | Path, nrows: int | None = None, dtype=None,
+             encoding: str = "utf-8") -> pd.DataFrame:
     """The corpus file as plain pandas reads it (strings for times and dates)."""
-    return pd.read_csv(path, nrows=nrows, dtype={"Time": str, "Cumulative Time": str})
+    return pd.read_csv(path, nrows=nrows, encoding=encoding,
+                       dtype=dtype or {"Time": str, "Cumulative Time": str})
 
 
 def seconds(hms: pd.Series) -> np.ndarray:
@@ -80,6 +82,7 @@ def steps_table(raw: pd.DataFrame) -> pd.DataFrame:
         "chg_mAh": g["Chg. Cap.(Ah)"].last() * 1000, "dchg_mAh": g["DChg. Cap.(Ah)"].last() * 1000,
         "echg_mWh": g["Chg. Energy(Wh)"].last() * 1000, "edchg_mWh": g["DChg. Energy(Wh)"].last() * 1000,
         "v_start": g["Voltage(V)"].first(), "v_end": g["Voltage(V)"].last(),
+        "onset": g["Date"].first(), "end": g["Date"].last(),
     }).reset_index(drop=True)
 
 
@@ -161,10 +164,13 @@ NESTED_ZH = (["循环序号", "充电容量(mAh)", "放电容量(mAh)", "充放�
 
 
 def nested_rows(raw: pd.DataFrame, *, language: str = "en", time_format: str = "hms",
-                total_time: bool = False, names: str = "space") -> list[list]:
+                total_time: bool = False, names: str = "space",
+                shared_first_step: bool = False) -> list[list]:
     """The nested layout as rows of cells: 3 header rows, then cycle, step and record rows
     (leading empty cells: 0, 1, 2). ``total_time`` adds a ``Total Time`` record column;
-    ``names="underscore"`` writes step names as BTSDA 7 does (``CC_Chg``)."""
+    ``names="underscore"`` writes step names as BTSDA 7 does (``CC_Chg``);
+    ``shared_first_step`` writes each cycle's first step row on the cycle row's line, its fields
+    after the cycle's."""
     cyc_h, step_h, rec_h = (list(x) for x in (NESTED_ZH if language == "zh" else NESTED_EN))
     if time_format == "s":
         step_h[2] = step_h[2].replace("(h:min:s.ms)", "(s)")
@@ -194,27 +200,34 @@ def nested_rows(raw: pd.DataFrame, *, language: str = "en", time_format: str = "
             seen.add(s.cycle)
             c = cycles.loc[s.cycle]
             rows.append([int(s.cycle), c.chg_mAh, c.dchg_mAh, c.eff_pct, c.echg_mWh, c.edchg_mWh])
-        rows.append(["", k + 1, name_map[s["name"]], tf(s.time_s), s.capacity_mAh, s.energy_mWh,
-                     s.v_start, s.v_end])
+        step_row = ["", k + 1, name_map[s["name"]], tf(s.time_s), s.capacity_mAh, s.energy_mWh,
+                    s.v_start, s.v_end]
+        if shared_first_step and len(rows[-1]) == len(cyc_h) and rows[-1][0] == int(s.cycle):
+            rows[-1] = rows[-1] + step_row[1:]
+        else:
+            rows.append(step_row)
         rows.extend(records[first[k]:first[k + 1]])
     return rows
 
 
 def write_nested_csv(raw: pd.DataFrame, path: str | Path, *, language: str = "en",
                      encoding: str = "utf-8", time_format: str = "hms", total_time: bool = False,
-                     sep: str = ",", names: str = "space") -> Path:
+                     sep: str = ",", names: str = "space", shared_first_step: bool = False) -> Path:
     """The raw table as a nested BTSDA CSV (see :func:`nested_rows`); ``sep=",\\t"`` writes the
     comma-tab separators of BTSDA 7 exports."""
     rows = nested_rows(raw, language=language, time_format=time_format, total_time=total_time,
-                       names=names)
+                       names=names, shared_first_step=shared_first_step)
     return _save(Path(path), [sep.join(_fmt(v) for v in r) for r in rows], encoding)
 
 
 def write_xlsx(raw: pd.DataFrame, path: str | Path, *, layout: str = "flat",
-               language: str = "en", timedelta_cells: bool = False) -> Path:
+               language: str = "en", timedelta_cells: bool = False,
+               record_numbers: bool = True) -> Path:
     """The raw table as an XLSX workbook (openpyxl). ``layout="flat"``: sheets ``test`` (info
     text), ``cycle``, ``step`` and ``record`` (record sheet not first); ``timedelta_cells``
-    stores times as Excel durations instead of text. ``layout="nested"``: one sheet holding the
+    stores times as Excel durations instead of text; ``record_numbers=False`` leaves Cycle
+    Index and Step Index out of the record sheet and gives the step sheet onset and end dates
+    (the export cellpy's Neware XLSX reader handles). ``layout="nested"``: one sheet holding the
     nested rows."""
     import openpyxl
 
@@ -242,13 +255,15 @@ def write_xlsx(raw: pd.DataFrame, path: str | Path, *, layout: str = "flat",
     ss.append(["循环号", "工步号", "工步序号", "工步类型", "工步时间", "容量(Ah)", "能量(Wh)",
                "起始电压(V)", "结束电压(V)"] if zh else
               ["Cycle Index", "Step Index", "Step Number", "Step Type", "Step Time", "Capacity(Ah)",
-               "Energy(Wh)", "Onset Volt.(V)", "End Voltage(V)"])
+               "Energy(Wh)", "Onset Volt.(V)", "End Voltage(V)"]
+              + ([] if record_numbers else ["Oneset Date", "End Date"]))
     for k, s in steps.iterrows():
         ss.append([int(s.cycle), int(s.step_index), k + 1,
                    STEP_NAMES_ZH[s["name"]] if zh else s["name"], _hms(s.time_s),
-                   s.capacity_mAh / 1000, s.energy_mWh / 1000, s.v_start, s.v_end])
+                   s.capacity_mAh / 1000, s.energy_mWh / 1000, s.v_start, s.v_end]
+                  + ([] if record_numbers else [s.onset, s.end]))
     rs = wb.create_sheet("record")
-    df = raw.copy()
+    df = raw.copy() if record_numbers else raw.drop(columns=["Cycle Index", "Step Index"])
     if zh:
         df["Step Type"] = df["Step Type"].map(STEP_NAMES_ZH)
     header = [FLAT_ZH[c] if zh else c for c in df.columns]

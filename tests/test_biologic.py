@@ -1,8 +1,11 @@
 """EC-Lab .mpr/.mpt readers, checked against EC-Lab's own .mpt export of each .mpr."""
 from __future__ import annotations
 
+import re
 import shutil
 import time
+from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -58,8 +61,8 @@ def test_corpus_present(corpus):
 @pytest.mark.parametrize("path", MPR, ids=_ids(MPR))
 def test_every_mpr_parses(path, read_cache):
     m = read_cache(path)
-    assert m.meta["format"] == "eclab-mpr"
-    assert m.meta["techniques"] and m.meta["instrument"].startswith("Biologic")
+    assert m.format == "eclab-mpr" and m.source == str(path)
+    assert m.techniques and m.instrument.startswith("Biologic")
     d = m.data
     assert set(d["step_type"].astype(str)) <= set(STEP_TYPES)
     if len(d):
@@ -176,7 +179,7 @@ def test_german_mpt_equals_english(corpus, read_cache):
     en = read_cache(corpus / "biologic" / "mb.issue_95.mpt")
     assert list(de.data.columns) == list(en.data.columns)
     pd.testing.assert_frame_equal(de.data, en.data)
-    assert de.meta["start_time"] == en.meta["start_time"] == "2022-12-08T14:36:53.355"
+    assert de.start_time == en.start_time == datetime(2022, 12, 8, 14, 36, 53, 355000)
     assert de.meta["active_mass_g"] == en.meta["active_mass_g"] == 1e-6
 
 
@@ -217,10 +220,11 @@ def test_meta_against_mpt_header(corpus, read_cache):
     """Start time (LOG module), channel and version of the .mpr agree with the .mpt header."""
     checked = 0
     for path in TWINS:
-        a, b = read_cache(path).meta, read_cache(path.with_suffix(".mpt")).meta
-        assert a["techniques"] == b["techniques"] or not b["techniques"]
-        if "start_time" in a and "start_time" in b:
-            ta, tb = (pd.Timestamp(a["start_time"]), pd.Timestamp(b["start_time"]))
+        ma, mb = read_cache(path), read_cache(path.with_suffix(".mpt"))
+        a, b = ma.meta, mb.meta
+        assert ma.techniques == mb.techniques or not mb.techniques
+        if ma.start_time is not None and mb.start_time is not None:
+            ta, tb = (pd.Timestamp(ma.start_time), pd.Timestamp(mb.start_time))
             assert abs((ta - tb).total_seconds()) < 0.01, path.name
             assert a["software_version"] == b["software_version"]
             if b["channel"].isdigit():
@@ -332,7 +336,7 @@ def test_truncated_mpr_raises_corrupt(path, tmp_path):
 @pytest.mark.parametrize("path", MPT, ids=_ids(MPT))
 def test_truncated_mpt(path, tmp_path, read_cache):
     """Cut in the header: CorruptFileError. Cut in the data: the complete rows, equal to the
-    full read, and meta["truncated"] when the last row was cut."""
+    full read, and ``truncated`` with a warning when the last row was cut."""
     blob = path.read_bytes()
     full = read_cache(path)
     out = tmp_path / path.name
@@ -355,7 +359,8 @@ def test_truncated_mpt(path, tmp_path, read_cache):
         pd.testing.assert_frame_equal(got.data[plain], head[plain])
         ends_row = blob[cut - 1:cut] in (b"\n", b"\r")
         if not ends_row and n < len(full.data):
-            assert got.meta.get("truncated") is True or n == 0 or cut == len(blob)
+            assert got.truncated is True or n == 0 or cut == len(blob)
+            assert got.truncated is False or "cut off" in str(got.warnings[-1])
 
 
 def test_damaged_bytes_give_typed_errors(corpus, tmp_path):
@@ -462,3 +467,34 @@ def test_finalize_from_a_dict_equals_from_a_frame(corpus):
     pd.testing.assert_frame_equal(from_frame, data)
     from_frame.loc[0, "time_s"] = -1.0
     assert frame_in.loc[0, "time_s"] == data.loc[0, "time_s"] != -1.0
+
+
+@pytest.mark.parametrize("name,header", [("eis/exampleDataBioLogic.mpt", "freq/Hz\t"),
+                                         ("biologic/gcpl.pr_182.1.mpt", "Ewe/V\t")])
+def test_mpt_header_without_a_name_is_refused_naming_the_line(corpus, tmp_path, name, header):
+    """A column name missing from the header line (EC-Lab export, damaged): refused naming the
+    line, never read with every later column shifted; impedance.py refuses the PEIS file too."""
+    text = (corpus / name).read_bytes().decode("latin-1")
+    n = int(re.search(r"Nb header lines\s*:\s*(\d+)", text).group(1))
+    lines = text.splitlines(keepends=True)
+    assert header in lines[n - 1]
+    lines[n - 1] = lines[n - 1].replace(header, "", 1)
+    bad = tmp_path / Path(name).name
+    bad.write_bytes("".join(lines).encode("latin-1"))
+    with pytest.raises(CorruptFileError, match=f"line {n}: the column header names"):
+        echem.read(bad)
+    if header == "freq/Hz\t":
+        from impedance import preprocessing
+        with pytest.raises(AssertionError, match="freq/Hz"):
+            preprocessing.readFile(str(bad), "biologic")
+    # one extra name: refused the same way
+    lines[n - 1] = lines[n - 1].replace("\t", "\textra/V\t" + header, 1)
+    bad.write_bytes("".join(lines).encode("latin-1"))
+    with pytest.raises(CorruptFileError, match=f"line {n}: the column header names"):
+        echem.read(bad)
+    # a data row with a field too many: refused naming that row's line
+    fixed = (corpus / name).read_bytes().decode("latin-1").splitlines(keepends=True)
+    fixed[n + 3] = fixed[n + 3].rstrip("\r\n") + "\t1.0\n"
+    bad.write_bytes("".join(fixed).encode("latin-1"))
+    with pytest.raises(CorruptFileError, match=f"line {n + 4}: "):
+        echem.read(bad)

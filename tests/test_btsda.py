@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import time
+import unicodedata
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -17,6 +19,7 @@ import btsda_files as bf
 from conftest import CORPUS, corpus_files
 from echem.errors import CorruptFileError, EchemError, UnsupportedFileError
 from echem.io import btsda, read
+from echem.testing import btsda_writer
 
 SCHEMA = ["time_s", "voltage_V", "current_mA", "capacity_mAh", "cycle", "step", "step_type"]
 XLSX_COLUMNS = ["DataPoint", "Cycle Index", "Step Index", "Step Type", "Time", "Cumulative Time",
@@ -56,9 +59,9 @@ def assert_schema_equal(data: pd.DataFrame, exp: pd.DataFrame, time_atol: float 
 
 def test_corpus_flat_csv_matches_plain_pandas(raw):
     m = read(corpus_path())
-    assert m.meta["format"] == "btsda-csv" and m.meta["layout"] == "flat"
-    assert m.meta["truncated"] is False  # the export has no final line end, yet is complete
-    assert m.meta["start_time"] == "2022-05-18T16:27:52"
+    assert m.format == "btsda-csv" and m.meta["layout"] == "flat"
+    assert m.truncated is False  # the export has no final line end, yet is complete
+    assert m.start_time == datetime(2022, 5, 18, 16, 27, 52)  # local: the file states no offset
     assert_schema_equal(m.data, bf.expected(raw))
     assert list(m.data.columns[:7]) == SCHEMA
     # instrument columns stay after the schema ones, converted to mAh
@@ -112,6 +115,8 @@ CSV_VARIANTS = {
     "nested-en": (bf.write_nested_csv, {}, "date", "nested", "en"),
     "nested-zh-gbk": (bf.write_nested_csv, dict(language="zh", encoding="gbk"), "date", "nested", "zh"),
     "nested-seconds": (bf.write_nested_csv, dict(time_format="s"), "date", "nested", "en"),
+    "nested-shared-step-line": (bf.write_nested_csv, dict(shared_first_step=True), "date", "nested",
+                                "en"),
     "nested-totaltime-commatab": (bf.write_nested_csv,
                                   dict(total_time=True, sep=",\t", names="underscore"),
                                   "cumulative", "nested", "en"),
@@ -131,9 +136,9 @@ def variants(raw, tmp_path_factory):
 def test_csv_variant_gives_the_corpus_numbers(name, raw, variants):
     _, kw, time_source, layout, language = CSV_VARIANTS[name]
     m = read(variants[name])
-    assert m.meta["format"] == "btsda-csv"
+    assert m.format == "btsda-csv"
     assert m.meta["layout"] == layout and m.meta["header_language"] == language
-    assert m.meta["truncated"] is False
+    assert m.truncated is False
     assert m.meta["encoding"] == kw.get("encoding", "utf-8")
     assert_schema_equal(m.data, bf.expected(raw, time=time_source))
 
@@ -150,7 +155,7 @@ def test_gbk_headers_are_decoded_not_mangled(variants):
 def test_nested_cycle_and_step_tables_in_meta(raw, variants):
     cyc_exp = bf.cycles_table(raw)
     steps_exp = bf.steps_table(raw)
-    for name in ("nested-en", "nested-zh-gbk"):
+    for name in ("nested-en", "nested-zh-gbk", "nested-shared-step-line"):
         m = read(variants[name])
         cyc, steps = m.meta["btsda_cycles"], m.meta["btsda_steps"]
         assert list(cyc.columns) == ["cycle", "charge_capacity_mAh", "discharge_capacity_mAh",
@@ -183,7 +188,7 @@ def small(raw):
 def test_xlsx_variant_gives_the_corpus_numbers(kw, time_source, layout, small, tmp_path):
     path = bf.write_xlsx(small, tmp_path / "export.dat", **kw)  # extension says nothing
     m = read(path)
-    assert m.meta["format"] == "btsda-xlsx" and m.meta["layout"] == layout
+    assert m.format == "btsda-xlsx" and m.meta["layout"] == layout
     assert_schema_equal(m.data, bf.expected(small, time=time_source))
     if layout == "flat":
         assert m.meta["record_sheet"] == "record" and m.meta["sheets"][0] == "test"
@@ -204,7 +209,7 @@ def test_xlsx_variant_gives_the_corpus_numbers(kw, time_source, layout, small, t
     ("en", "utf-8", "hms"), ("zh", "gbk", "s"), ("zh", "utf-8-sig", "hms")])
 def test_writers_round_trip_the_corpus(writer, language, encoding, time_format, raw, tmp_path):
     records = bf.expected(raw)
-    fn = btsda.write_flat_csv if writer == "flat" else btsda.write_nested_csv
+    fn = btsda_writer.write_flat_csv if writer == "flat" else btsda_writer.write_nested_csv
     path = fn(records, tmp_path / "out.csv", language=language, encoding=encoding,
               time_format=time_format)
     m = read(path)
@@ -214,7 +219,7 @@ def test_writers_round_trip_the_corpus(writer, language, encoding, time_format, 
 
 def test_nested_writer_computes_cycles_and_steps_as_btsda_does(raw, tmp_path):
     records = bf.expected(raw)
-    m = read(btsda.write_nested_csv(records, tmp_path / "n.csv"))
+    m = read(btsda_writer.write_nested_csv(records, tmp_path / "n.csv"))
     cyc, steps = m.meta["btsda_cycles"], m.meta["btsda_steps"]
     # capacities: the instrument's own per-step charge/discharge capacities summed per cycle
     exp = bf.cycles_table(raw)
@@ -253,7 +258,7 @@ def synthetic_records() -> pd.DataFrame:
 RESOLUTION = {"time_s": 5e-4, "voltage_V": 5e-5, "current_mA": 5e-6, "capacity_mAh": 5e-6}
 
 
-@pytest.mark.parametrize("writer", [btsda.write_flat_csv, btsda.write_nested_csv])
+@pytest.mark.parametrize("writer", [btsda_writer.write_flat_csv, btsda_writer.write_nested_csv])
 @pytest.mark.parametrize("time_format", ["s", "hms"])
 def test_writers_round_trip_every_step_type(writer, time_format, tmp_path):
     rec = synthetic_records()
@@ -274,7 +279,7 @@ def test_flat_writer_writes_numbers_as_btsda_does(tmp_path):
                         "current_mA": [0.0, 0.15708, -1234.5], "capacity_mAh": [0.0, 1.0, 2.5e-6],
                         "cycle": [1, 1, 2], "step": [1, 2, 3],
                         "step_type": ["rest", "cc_charge", "cc_discharge"]})
-    lines = btsda.write_flat_csv(rec, tmp_path / "f.csv").read_bytes().decode().split("\r\n")
+    lines = btsda_writer.write_flat_csv(rec, tmp_path / "f.csv").read_bytes().decode().split("\r\n")
     assert lines[1].split(",")[:9] == ["1", "1", "1", "Rest", "00:00:00", "00:00:00", "0.00000000",
                                        "2.9170", "0.00000000"]
     assert lines[2].split(",")[4:9] == ["00:01:00", "00:01:00", "0.00015708", "2.9176", "0.00100000"]
@@ -282,7 +287,7 @@ def test_flat_writer_writes_numbers_as_btsda_does(tmp_path):
                                         "0.00000000"]
     assert lines[3].endswith(",2024-01-07 06:00:01") and lines[-1] == ""
     rec["time_s"] += 0.25
-    fields = btsda.write_flat_csv(rec, tmp_path / "g.csv").read_bytes().decode().split("\r\n")[2]
+    fields = btsda_writer.write_flat_csv(rec, tmp_path / "g.csv").read_bytes().decode().split("\r\n")[2]
     fields = fields.split(",")
     assert fields[5] == "00:01:00.250" and fields[-1] == "2024-01-01 00:01:00.250"
 
@@ -449,7 +454,9 @@ def check_truncation(path, data: bytes, exp: pd.DataFrame, header_lines: int | N
         assert_schema_equal(m.data, exp.iloc[:n].reset_index(drop=True))
         # cut at a line end (only line-end bytes lost): indistinguishable from a complete file
         at_line_end = data[cut - 1:cut] in (b"\r", b"\n") or data[cut:cut + 1] in (b"\r", b"\n")
-        assert m.meta["truncated"] is (not at_line_end), cut
+        assert m.truncated is (not at_line_end), cut
+        assert bool(m.warnings) is m.truncated and (not m.truncated or "cut off" in str(
+            m.warnings[-1]))
         whole_lines = data[:cut].count(b"\n") + (0 if data[:cut].endswith(b"\n") else 1)
         if at_line_end and header_lines is not None:
             assert n == whole_lines - header_lines, cut
@@ -468,7 +475,7 @@ def test_truncations_of_a_nested_export(raw, variants, tmp_path):
     p = tmp_path / "cutchar.csv"
     p.write_bytes(data[:at])
     m = read_fast(p)
-    assert m.meta["truncated"] is True
+    assert m.truncated is True
     assert_schema_equal(m.data, exp.iloc[:len(m.data)].reset_index(drop=True))
 
 
@@ -521,3 +528,131 @@ def test_header_aliases(header, table, name, factor):
 ])
 def test_step_names(step_name, step_type):
     assert btsda.step_type_of(step_name) == step_type
+
+
+# ---------------------------------------------------------------------------------------------
+# layout deviations of real exports (fastnda's btsda.py, cellpy's Neware readers)
+# ---------------------------------------------------------------------------------------------
+
+def test_shared_step_lines_are_read_and_counted(variants):
+    text = variants["nested-shared-step-line"].read_text()
+    first = text.splitlines()[3].split(",")
+    assert first[0] == "1" and first[6] == "1" and len(first) == 6 + 7  # cycle 1, its step 1
+    m = read(variants["nested-shared-step-line"])
+    assert m.meta["shared_step_lines"] == 4  # one per cycle
+    assert not m.warnings
+
+
+def test_interp_test_csv_reads_as_fastnda_reference(corpus):
+    """fastnda's own BTSDA export (Windows-1252, Current(µA) as byte 0xB5, Voltage(mV),
+    Capacity(mAs), Energy(mWs), a trailing comma on every line) against the Parquet fastnda made
+    from it (tests/test_data/interp-test.parquet: its btsda_csv_to_parquet, float32 values)."""
+    path = corpus / "neware" / "fastnda" / "interp-test.csv"
+    ref = pd.read_parquet(corpus / "neware" / "fastnda" / "reference" / "interp-test.parquet")
+    m = read(path)
+    d = m.data
+    assert m.format == "btsda-csv" and m.meta["encoding"] == "cp1252"
+    assert m.meta["column_map"]["current"] == unicodedata.normalize("NFKC", "Current(\u00b5A)")
+    assert len(d) == len(ref) == 333
+    np.testing.assert_allclose(d["time_s"], ref["Total Time"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(d["step_time_s"], ref["Time"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(d["voltage_V"], ref["Voltage(mV)"].astype(float) / 1e3, rtol=1e-6)
+    np.testing.assert_allclose(d["current_mA"], ref["Current(uA)"].astype(float) / 1e3, atol=1e-9)
+    np.testing.assert_allclose(d["capacity_mAh"], ref["Capacity(mAs)"].astype(float) / 3600,
+                               atol=1e-9)
+    np.testing.assert_allclose(d["energy_mWh"], ref["Energy(mWs)"].astype(float) / 3600, atol=1e-9)
+    np.testing.assert_array_equal(d["cycle"], ref["Cycle Index"])
+    np.testing.assert_array_equal(d["step"], ref["Step Count"])
+    assert (d["step_type"] == "rest").all() and set(ref["Step Type"]) == {"Rest"}
+    np.testing.assert_array_equal(d["date_time"].to_numpy(), ref["Date"].to_numpy())
+    assert m.start_time == ref["Date"].iloc[0].to_pydatetime()
+
+
+def test_a_header_without_a_name_is_refused_naming_the_line(raw, tmp_path):
+    """A value where the header names no column (a name missing from the header line) is
+    refused naming the line, in both the fast path and the reference parser."""
+    lines = corpus_path().read_text(encoding="utf-8").splitlines()
+    header = lines[0].split(",")
+    header.remove("Power(W)")  # the header now names one column fewer than each row has
+    lines[0] = ",".join(header)
+    p = tmp_path / "missing-name.csv"
+    p.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for fast in (True, False):
+        with pytest.raises(CorruptFileError, match="line 2: a value where the header line"):
+            btsda.read_csv(p, fast=fast)
+    header.insert(3, "")  # an empty name in the middle
+    lines[0] = ",".join(header)
+    p.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(CorruptFileError, match="line 2: "):
+        read(p)
+
+
+def test_shared_line_with_junk_is_refused_naming_it(raw, tmp_path):
+    rows = bf.nested_rows(raw.iloc[:200], shared_first_step=True)
+    rows[3] = rows[3][:6] + ["x", "CC Chg"]
+    p = tmp_path / "junk.csv"
+    p.write_text("\n".join(",".join(map(str, r)) for r in rows) + "\n", encoding="utf-8")
+    with pytest.raises(CorruptFileError, match="line 4: fields after the cycle row"):
+        read(p)
+
+
+def _btsda_files():
+    from conftest import ROOT
+    files = [CORPUS / "neware" / "neware_uio.csv", CORPUS / "neware" / "fastnda" / "interp-test.csv"]
+    return [f for f in files if f.is_file()] + sorted((ROOT / "sample_data").glob("*_cycling.csv"))
+
+
+@pytest.mark.parametrize("path", _btsda_files(), ids=lambda p: p.name)
+def test_fast_path_equals_reference_parser(path):
+    """Every corpus and sample BTSDA file: the Arrow body path and the one-shape duration path
+    give exactly the frame the reference parsers give."""
+    fast, ref = btsda.read_csv(path), btsda.read_csv(path, fast=False)
+    pd.testing.assert_frame_equal(fast.data, ref.data, check_exact=True)
+    assert fast.warnings == ref.warnings and fast.truncated == ref.truncated
+    if fast.meta["layout"] != "flat":
+        return
+    cells = bf.load_raw(path, dtype=str, encoding=fast.meta["encoding"])
+    for key in ("total_time", "step_time"):
+        name = fast.meta["column_map"].get(key)
+        if name is None or ":" not in str(cells[name].iloc[0]):
+            continue
+        text = cells[name]
+        import pyarrow as pa
+        from echem.io.btsda import times
+        assert times._hms_one_shape(pa.array(text.to_numpy(), type=pa.string())) is not None
+        one_shape = btsda.durations_s(text.astype("string[pyarrow]"))
+        np.testing.assert_array_equal(one_shape, btsda.durations_s(text.astype(object), fast=False))
+        assert np.isfinite(one_shape).all()
+
+
+def test_a_record_table_without_cycle_and_step_numbers_says_what_is_lost(raw, tmp_path):
+    """cellpy's Neware XLSX reader meets record sheets without Cycle Index and Step Index (it
+    assigns them from the step sheet's dates): steps then come from changes of the step name,
+    and the warning says that two steps of one name in a row read as one."""
+    part = raw.iloc[2000:3000].drop(columns=["Cycle Index", "Step Index"])
+    p = tmp_path / "no-numbers.csv"
+    p.write_text("\n".join([",".join(part.columns)] + [",".join(map(str, r)) for r in
+                                                       part.itertuples(index=False)]) + "\n")
+    m = read(p)
+    assert "cycle" not in m.data and "no cycle and no step number column" in str(m.warnings[0])
+    names = part["Step Type"].to_numpy()
+    assert m.data["step"].iloc[-1] == 1 + int((names[1:] != names[:-1]).sum())
+
+
+@pytest.mark.parametrize("name", [n for n in CSV_VARIANTS if n.startswith("flat")])
+def test_fast_path_equals_reference_parser_on_the_variants(name, variants):
+    """GBK bodies (Arrow transcodes them), BOMs, tabs, day-prefixed durations: the fast path
+    gives the reference parser's frame, or declines."""
+    fast, ref = btsda.read_csv(variants[name]), btsda.read_csv(variants[name], fast=False)
+    pd.testing.assert_frame_equal(fast.data, ref.data, check_exact=True)
+
+
+def test_xlsx_record_sheet_without_numbers_takes_them_from_the_step_sheet(small, tmp_path):
+    """cellpy's Neware XLSX case: a record sheet without Cycle Index and Step Index, a step sheet
+    with Oneset Date and End Date; the records get the cycles and steps of the export they came
+    from (the corpus file's own numbers), ties at a step boundary decided by the step name."""
+    path = bf.write_xlsx(small, tmp_path / "no-numbers.xlsx", record_numbers=False)
+    m = read(path)
+    assert m.meta["steps_from"] == "the step sheet's onset and end dates" and not m.warnings
+    assert_schema_equal(m.data, bf.expected(small))
+    np.testing.assert_array_equal(m.data["step_number"], small["Step Index"])

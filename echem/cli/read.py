@@ -23,13 +23,13 @@ def register(sub) -> None:
 
 
 def summary(meas: Measurement) -> str:
-    """A few lines saying what a Measurement holds."""
-    d, m = meas.data, meas.meta
+    """A few lines saying what a Measurement holds, then the reader's warnings."""
+    d = meas.data
     lines = [
-        f"file:        {m.get('source')}",
-        f"format:      {m.get('format')}",
-        f"instrument:  {m.get('instrument')}",
-        f"techniques:  {', '.join(m.get('techniques', [])) or '-'}",
+        f"file:        {meas.source}",
+        f"format:      {meas.format}",
+        f"instrument:  {meas.instrument}",
+        f"techniques:  {', '.join(meas.techniques) or '-'}",
         f"rows:        {len(d)}",
     ]
     if "time_s" in d and len(d):
@@ -42,9 +42,14 @@ def summary(meas: Measurement) -> str:
     if "spectrum" in d:
         n = int(d["spectrum"].dropna().nunique())
         lines.append(f"spectra:     {n}")
-    if m.get("start_time"):
-        lines.append(f"start time:  {m['start_time']}")
+    if meas.start_time is not None:
+        zone = " UTC" if meas.start_time.tzinfo is not None else " (local time, no offset in the file)"
+        lines.append(f"start time:  {meas.start_time.replace(tzinfo=None).isoformat()}{zone}")
     lines.append(f"columns:     {', '.join(map(str, d.columns))}")
+    if meas.truncated:
+        lines.append("truncated:   yes: the file was cut off; its complete rows were read")
+    for w in meas.warnings:
+        lines.append(f"warning:     {w}")
     return "\n".join(lines)
 
 

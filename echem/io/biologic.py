@@ -47,9 +47,9 @@ Both readers produce the same columns, because an ``.mpt`` is EC-Lab's rendering
   ``Rwe/Ohm``, ``Energy we charge/W.h``, ...) are given their older names
   (:data:`~echem.io.eclab_columns.MPT_ALIASES`) so that an ``.mpr`` and its ``.mpt`` agree.
 
-meta: ``instrument`` ("Biologic <device> (EC-Lab)"; the ``.mpr`` does not name the device, only
-its serial ``device_sn``), ``techniques``, ``start_time`` (ISO; .mpr: OLE date in the LOG module),
-``channel``, ``software_version``, ``comments``. Mass and electrode area: an ``.mpt`` gives
+Fields (:class:`~echem.schema.Measurement`): ``instrument`` ("Biologic <device> (EC-Lab)"; the
+``.mpr`` does not name the device, only its serial ``device_sn``), ``techniques``, ``start_time``
+(local time, no offset: EC-Lab states none; .mpr: OLE date in the LOG module). meta: ``channel``, ``software_version``, ``comments``. Mass and electrode area: an ``.mpt`` gives
 ``active_mass_g`` and ``area_cm2`` (its header states the unit); an ``.mpr`` stores them in the
 unit chosen in EC-Lab without saying which, so they come as ``active_mass_as_entered`` and
 ``electrode_area_as_entered`` (EC-Lab's defaults: mg, cm2).
@@ -62,7 +62,7 @@ few whole-array numpy operations, and :func:`~echem.schema.finalize` builds the 
 Bad input: an ``.mpr`` cut anywhere (except exactly between two modules, which leaves a valid
 shorter file) raises :class:`CorruptFileError`. An ``.mpt`` cut inside its header raises
 :class:`CorruptFileError`; cut inside the data, it returns the complete rows and sets
-``meta["truncated"] = True`` (the last row is complete only when it has every field and its last
+``truncated`` with a warning (the last row is complete only when it has every field and its last
 field is a whole EC-Lab number: EC-Lab does not end the last row with a newline, so that cannot
 tell).
 """
@@ -466,6 +466,7 @@ def read_mpt(path) -> Measurement:
         body.pop()
         truncated = True
     if body:
+        _check_widths(body, len(names), col_index + 1, path)
         data_text = "".join(body).replace(",", ".")
         try:
             raw = pd.read_csv(io.StringIO(data_text), sep="\t", header=None,
@@ -494,7 +495,42 @@ def read_mpt(path) -> Measurement:
         meta["techniques"] = ["PEIS"] if "freq/Hz" in raw else []
     if truncated:
         meta["truncated"] = True
+        meta["warnings"] = ["the file ends inside a row: it was cut off; the incomplete last row "
+                            "was dropped"]
     return _measurement({name: raw[name].to_numpy() for name in raw.columns}, meta, path)
+
+
+def _fields(line: str) -> int:
+    """Fields of an .mpt data line (a trailing tab ends the line, it opens no field)."""
+    line = line.rstrip("\r\n")
+    return line.count("\t") + 1 - line.endswith("\t")
+
+
+def _check_widths(body: list[str], n_names: int, header_line: int, path: Path) -> None:
+    """CorruptFileError naming the line when a data row has more or fewer fields than the
+    column header line (line ``header_line``) has names: a header with a name missing or extra
+    would put every value after it under the wrong name."""
+    tabs = sum(line.count("\t") - line.rstrip("\r\n").endswith("\t") for line in body) \
+        if len(body) < 64 else None
+    if tabs is None:
+        text = "".join(body)
+        trailing = text.count("\t\n") + text.count("\t\r")
+        tabs = text.count("\t") - trailing
+    if tabs == len(body) * (n_names - 1):
+        n_first = _fields(body[0])
+        if n_first == n_names:
+            return
+    for k, line in enumerate(body):
+        n = _fields(line)
+        if n != n_names:
+            where = f"line {header_line + 1 + k}"
+            if k == 0:
+                raise CorruptFileError(
+                    f"line {header_line}: the column header names {n_names} columns but the data "
+                    f"rows ({where} on) have {n} fields: a column name is missing or extra, so "
+                    "the values cannot be put under their names; export the file again", path)
+            raise CorruptFileError(f"{where}: {n} fields where the column header (line "
+                                   f"{header_line}) names {n_names}: the row is damaged", path)
 
 
 _INT_COLUMNS = ("mode", "ox/red", "error", "control changes", "Ns changes", "counter inc.",

@@ -1,0 +1,1 @@
+"""Helpers for tests and the sample-data generator (not used by the readers)."""
