@@ -129,7 +129,7 @@ def read_file(path: str | Path) -> FileRead:
         with ThreadPoolExecutor(max_workers=1) as hashing:
             digest = hashing.submit(sha256_file, path)
             meas = read(path)
-            record = FileRecord(str(path), digest.result(), st.st_size, meas.meta.get("format", ""))
+            record = FileRecord(str(path), digest.result(), st.st_size, meas.format)
         return FileRead(str(path), record, meas)
     except EchemError as exc:
         return FileRead(str(path), error=str(exc))
@@ -268,6 +268,7 @@ def draft_manifest(folder: str | Path) -> str:
     every inferred value with the reason for it in a comment, for the user to correct and keep
     (``echem init``). Reads every instrument file of the folder."""
     from echem.analysis.cell import infer_type, split, stated_in_files
+    from echem.schema import screen
 
     folder = Path(folder)
     exp, _, skipped = infer_experiment(folder)
@@ -282,7 +283,7 @@ def draft_manifest(folder: str | Path) -> str:
         if not ok:
             lines += [f"# {name}: could not be read ({reads[0].error}); left out", ""]
             continue
-        kind, reason = infer_type([split(m) for m in ok])
+        kind, reason = infer_type([split(screen(m.data)[0]) for m in ok])
         if kind not in ("symmetric", "half", "full"):
             lines += [f"# {name}: no cell type can be guessed ({reason}); left out", ""]
             continue

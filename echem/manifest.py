@@ -269,7 +269,7 @@ def _ranges(cycles: Iterable[int]) -> str:
 
 
 def _name(m: Measurement) -> str:
-    src = m.meta.get("source")
+    src = m.source
     return Path(src).name if src else "data"
 
 

@@ -32,6 +32,8 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "z_real_ohm": ("float64", "impedance rows: real part of Z"),
     "z_imag_ohm": ("float64", "impedance rows: imaginary part of Z (capacitive arc < 0)"),
     "spectrum": ("Int64", "impedance rows: index of the spectrum in the file, starting at 1"),
+    "temperature_C": ("float64", "auxiliary channel: temperature, degrees Celsius"),
+    "aux_voltage_V": ("float64", "auxiliary channel: voltage"),
 }
 
 STEP_TYPES: tuple[str, ...] = (
@@ -115,13 +117,7 @@ class Measurement:
                 self.start_time = parsed
         elif self.start_time is not None:
             self.start_time = parse_start_time(self.start_time)
-        if isinstance(given, _Meta):
-            dict.clear(given)
-            dict.update(given, meta)
-        else:
-            given = _Meta(meta)
-        self.meta = given
-        given._owner = self
+        self.meta = meta
 
     def warn(self, message: str, line: int | None = None) -> None:
         """Add a :class:`ReadWarning`."""
@@ -130,65 +126,6 @@ class Measurement:
     def __repr__(self) -> str:
         return (f"Measurement({self.instrument or '?'}, {self.techniques}, "
                 f"{len(self.data)} rows, columns={list(self.data.columns)})")
-
-
-class _Meta(dict):
-    """``Measurement.meta``: a plain dict of what the file says beyond the typed fields.
-
-    Transitional: code written before the fields existed reads ``meta["source"]``,
-    ``meta.get("warnings")``, ... (echem/pipeline.py, echem/manifest.py, tests/test_neware.py at
-    the time of writing). Such reads of the lifted keys are answered from the fields, in their
-    old form (``start_time`` as ISO text, ``warnings`` as str), with a DeprecationWarning; the
-    keys are not stored here and are not among its items. Setting one sets the field. Remove
-    this class once those callers read the fields."""
-
-    _owner = None
-
-    def _lifted(self, key):
-        import warnings
-        warnings.warn(f"Measurement.meta[{key!r}] is deprecated: read Measurement.{key}",
-                      DeprecationWarning, stacklevel=3)
-        value = getattr(self._owner, key)
-        if key == "start_time":
-            return None if value is None else value.isoformat()
-        if key == "warnings":
-            return [str(w) for w in value]
-        return value
-
-    def __getitem__(self, key):
-        if key in LIFTED_KEYS and self._owner is not None and not dict.__contains__(self, key):
-            value = self._lifted(key)
-            if value is None:
-                raise KeyError(key)
-            return value
-        return dict.__getitem__(self, key)
-
-    def get(self, key, default=None):
-        if key in LIFTED_KEYS and self._owner is not None and not dict.__contains__(self, key):
-            value = self._lifted(key)
-            return default if value is None else value
-        return dict.get(self, key, default)
-
-    def __contains__(self, key) -> bool:
-        if key in LIFTED_KEYS and self._owner is not None and not dict.__contains__(self, key):
-            return getattr(self._owner, key) not in (None, "", [])
-        return dict.__contains__(self, key)
-
-    def __setitem__(self, key, value) -> None:
-        if key in LIFTED_KEYS and self._owner is not None:
-            owner = self._owner
-            if key == "warnings":
-                owner.warnings = []
-            elif key == "techniques":
-                owner.techniques = []
-            elif key == "start_time":
-                owner.start_time = None
-            elif key in ("source", "format", "instrument"):
-                setattr(owner, key, "")
-            dict.__setitem__(self, key, value)
-            owner.__post_init__()  # lifts it again
-            return
-        dict.__setitem__(self, key, value)
 
 
 def parse_start_time(value) -> datetime | None:

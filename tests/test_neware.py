@@ -174,7 +174,7 @@ def test_equals_newarenda_reference_feather(path):
 @pytest.mark.parametrize("path", BINARIES, ids=_ids(BINARIES))
 def test_start_time_and_time_stamps_agree(path):
     m = _read(path)
-    start = pd.Timestamp(m.meta["start_time"])
+    start = pd.Timestamp(m.start_time)
     warn = m.meta.get("warnings", [])
     if not len(m.data):
         assert start.tzinfo is None and any("local time" in w for w in warn)
@@ -195,7 +195,7 @@ def test_bts85_start_time_is_utc_like_its_time_stamps(corpus):
     m = _read(BTS85)
     assert m.meta["start_time_stated"] == "2024-05-06 08:58:57"
     assert m.meta["utc_offset"] == "+02:00"
-    start = pd.Timestamp(m.meta["start_time"])
+    start = pd.Timestamp(m.start_time)
     assert start.tz is not None and start.strftime("%H:%M:%S") == "06:58:58"
     assert str(m.data["Timestamp"].dt.tz) == "UTC"
     assert m.data["Timestamp"].iloc[0].strftime("%H:%M:%S") == "06:58:58"

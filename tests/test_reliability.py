@@ -200,3 +200,46 @@ def test_a_stale_staging_folder_from_a_crash_is_removed_on_the_next_run(tmp_path
     (stale / "report.html").write_text("half")
     batch.run(folder, out=tmp_path / "out")
     assert not stale.exists() and (tmp_path / "out" / "report.html").exists()
+
+
+def _cell_of(meas, cell_type="auto"):
+    from echem.analysis.cell import FileRead, analyse_cell
+    from echem.manifest import Cell
+    from echem.protocol import CellBuild, Protocol
+    cell = Cell(id="c", type=cell_type, anode="Li", protocol="p", files=(Path(meas.source),),
+                area_cm2=0.7854)
+    proto = Protocol(name="p", title="defaults", cell=CellBuild(type=cell_type))
+    return analyse_cell(cell, proto, [FileRead(meas.source, None, meas)])
+
+
+def test_infinite_and_absurd_values_never_reach_a_result():
+    import numpy as np
+    import echem
+    meas = echem.read(SAMPLE / "sym-Li_cycling.csv")
+    clean = _cell_of(meas)
+    d = meas.data.copy()
+    middle = len(d) // 2
+    d.loc[middle:middle + 9, "current_mA"] = np.inf                      # 10 rows of inf current
+    d.loc[[100, 200], "voltage_V"] = -np.inf                              # two -inf voltages
+    d.loc[300, "voltage_V"] = 1e308
+    meas.data = d
+    bad = _cell_of(meas)
+    assert bad.cell_type == clean.cell_type == "symmetric"     # the type is not flipped
+    for name in ("nucleation_overpotential_mV", "polarization_mV", "failure_time_h"):
+        assert bad.value(name) == pytest.approx(clean.value(name), rel=0.02, abs=0.3), name
+        assert np.isfinite(bad.value(name))
+    said = " ".join(bad.warnings)
+    assert "10 rows with an infinite current_mA dropped" in said
+    assert "2 rows with an infinite voltage_V dropped" in said and "|voltage_V| > 100 V" in said
+
+
+def test_an_infinite_capacity_gives_no_infinite_coulombic_efficiency():
+    import numpy as np
+    import echem
+    meas = echem.read(SAMPLE / "full-Li4Ag_cycling.csv")
+    d = meas.data.copy()
+    d.loc[d.index[len(d) // 2], "capacity_mAh"] = np.inf
+    meas.data = d
+    res = _cell_of(meas, "full")
+    for m in res.metrics:
+        assert not np.isinf(m.value), m.name

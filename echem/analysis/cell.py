@@ -31,7 +31,7 @@ from echem.errors import EchemError
 from echem.manifest import Cell, check_compliance
 from echem.protocol import Protocol
 from echem.results import CellResult, FileRecord
-from echem.schema import Measurement
+from echem.schema import Measurement, screen
 
 
 @dataclass
@@ -64,11 +64,14 @@ def analyse_cell(cell: Cell, protocol: Protocol, reads: list[FileRead],
     for r in ok:
         meas = r.measurement
         name = Path(r.path).name
-        res.warnings += [f"{name}: {w}" for w in meas.meta.get("warnings", [])]
-        if meas.meta.get("truncated"):
+        res.warnings += [f"{name}: {w.message}" + (f" (line {w.line})" if w.line else "")
+                         for w in meas.warnings]
+        if meas.truncated:
             res.warnings.append(f"{name}: the file ends in an incomplete row (truncated); the "
                                 "complete rows were used")
-        parts.append((r, *split(meas)))
+        data, dropped = screen(meas.data)   # no inf or absurd value reaches a result
+        res.warnings += [f"{name}: {w}" for w in dropped]
+        parts.append((r, *split(data)))
     if kind == "auto":
         kind, reason = infer_type([(cyc, imp) for _, cyc, imp in parts])
         res.cell_type = kind
@@ -82,7 +85,7 @@ def analyse_cell(cell: Cell, protocol: Protocol, reads: list[FileRead],
                   "protocol": _plain({k: v for k, v in protocol.to_dict().items() if k != "path"})}
     for r, _, imp in parts:
         if imp is not None:
-            _guard(res, "impedance", lambda: _impedance(protocol, imp, r.measurement.meta["source"], res))
+            _guard(res, "impedance", lambda: _impedance(protocol, imp, r.measurement.source, res))
     cycling_parts = [(r, cyc) for r, cyc, _ in parts if cyc is not None]
     if cycling_parts:
         r, data = max(cycling_parts, key=lambda p: len(p[1]))
@@ -100,10 +103,9 @@ def analyse_cell(cell: Cell, protocol: Protocol, reads: list[FileRead],
     return res
 
 
-def split(meas: Measurement) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
-    """(cycling rows, impedance rows) of a measurement; None where it has none. Cycling rows need
-    time, voltage and a current that is not zero throughout."""
-    d = meas.data
+def split(d: pd.DataFrame) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """(cycling rows, impedance rows) of a measurement's data; None where it has none. Cycling
+    rows need time, voltage and a current that is not zero throughout."""
     is_eis = d["frequency_Hz"].notna().to_numpy() if "frequency_Hz" in d else np.zeros(len(d), bool)
     eis_rows = d[is_eis] if is_eis.any() else None
     rest = d[~is_eis] if eis_rows is not None else d  # no copy of a long series without spectra
@@ -167,7 +169,7 @@ def stated_in_files(cell: Cell, measurements: list[Measurement]) -> tuple[Cell, 
     area = mass = None
     notes = {"area_source": "assumed", "mass_source": "not in the file"}
     for meas in measurements:
-        name = Path(meas.meta.get("source", "")).name
+        name = Path(meas.source).name
         if area is None and (a := _stated(meas.meta, "area_cm2")) is not None:
             area, notes["area_source"] = a, f"stated in {name}"
         if mass is None and (m := _stated(meas.meta, "active_mass_g")) is not None:

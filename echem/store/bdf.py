@@ -74,7 +74,7 @@ def bdf_table(measurement: Measurement) -> pd.DataFrame:
             if derived is not None:
                 out[label] = derived
         if label == "Current / A":  # Unix time goes after the required columns
-            start = _epoch_s(measurement.meta.get("start_time"))
+            start = _epoch_s(measurement.start_time)
             if start is not None and "time_s" in d.columns:
                 out["Unix Time / s"] = start + d["time_s"].to_numpy(dtype="float64")
     return pd.DataFrame(out, index=pd.RangeIndex(n))
@@ -116,15 +116,13 @@ def _convert(values: pd.Series, label: str, divisor: float):
 
 
 def _epoch_s(start) -> float | None:
-    """Seconds since 1970 of an ISO 8601 start time (a time without zone taken as UTC)."""
-    if not start:
+    """Seconds since 1970 of a start time whose offset is known (timezone-aware); None for a
+    naive local time: the file did not say where it was, and Unix time is not guessed."""
+    if start is None:
         return None
-    try:
-        ts = pd.Timestamp(start)
-    except (TypeError, ValueError):
-        return None
+    ts = pd.Timestamp(start)
     if ts.tzinfo is None:
-        ts = ts.tz_localize("UTC")
+        return None
     return ts.value / 1e9
 
 
@@ -134,7 +132,7 @@ def bdf_metadata(measurement: Measurement) -> dict:
     from echem import __version__
 
     m = measurement.meta
-    source = m.get("source")
+    source = measurement.source
     sha = None
     if source and Path(source).is_file():
         sha = sha256_file(source)
@@ -143,15 +141,17 @@ def bdf_metadata(measurement: Measurement) -> dict:
     return {
         "format": "Battery Data Format",
         "generator": f"echem {__version__}",
-        "instrument": m.get("instrument"),
+        "instrument": measurement.instrument or None,
         "channel": m.get("channel"),
-        "start_time": m.get("start_time"),
+        "start_time": None if measurement.start_time is None else measurement.start_time.isoformat(),
+        "start_time_is_utc": None if measurement.start_time is None
+        else measurement.start_time.tzinfo is not None,
         "active_mass_g": m.get("active_mass_g"),
         "area_cm2": m.get("area_cm2"),
-        "techniques": list(m.get("techniques") or []),
+        "techniques": list(measurement.techniques),
         "source_file": Path(source).name if source else None,
         "source_sha256": sha,
-        "source_format": m.get("format"),
+        "source_format": measurement.format or None,
         "instrument_meta": {k: v for k, v in m.items()
                             if k not in known and isinstance(v, (str, int, float, bool))},
     }
@@ -171,7 +171,7 @@ def write_bdf(measurement: Measurement, path: str | Path) -> Path:
             table.to_parquet(tmp, index=False)
     else:
         raise EchemError("a BDF file is named OUT.bdf.csv or OUT.bdf.parquet", path)
-    source = measurement.meta.get("source")
+    source = measurement.source or None
     if source and Path(source).exists() and Path(source).resolve() == path.resolve():
         raise EchemError("is the file being converted; give another output name", path)
     table = bdf_table(measurement)
