@@ -171,6 +171,7 @@ def process_cell(task: CellTask) -> CellResult:
                 writing = background.submit(write.write_data, data, task.out_dir)
         try:
             res.figures = figures.cell_figures(res)
+            res.analyses["overview"] = figures.cell_overview(res)
         except Exception as exc:
             res.warnings.append(f"the cell's figures could not be drawn: {_describe(exc)}")
         res.analyses.pop("data", None)  # the (prepared) data the figures were drawn from
@@ -352,7 +353,7 @@ def run(folder: str | Path, *, out: str | Path | None = None, jobs: int = 1,
         else:
             with write.staged(out) as stage:
                 result = _run(exp, warnings, skipped, executor, progress, stage / "cells", reuse)
-                result.figures = figures.experiment_figures(result.comparison, result.group_scores)
+                result.figures = figures.experiment_figures(result)
                 write.write_experiment(result, folder, stage)
     except BaseException:
         if own:  # Ctrl-C, SIGTERM, a failed write: the workers end now, not after their cells

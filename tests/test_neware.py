@@ -175,7 +175,7 @@ def test_equals_newarenda_reference_feather(path):
 def test_start_time_and_time_stamps_agree(path):
     m = _read(path)
     start = pd.Timestamp(m.start_time)
-    warn = m.meta.get("warnings", [])
+    warn = [w.message for w in m.warnings]
     if not len(m.data):
         assert start.tzinfo is None and any("local time" in w for w in warn)
         return
@@ -207,7 +207,7 @@ def test_utc_offset_where_the_file_states_local_and_epoch_times(name, offset, co
     m = _read(FASTNDA_DIR / name)
     assert m.meta["utc_offset"] == offset
     local = pd.Timestamp(m.meta["start_time_stated"].replace(".", "-", 2))
-    utc = pd.Timestamp(m.meta["start_time"]).tz_localize(None)
+    utc = pd.Timestamp(m.start_time).tz_localize(None)
     hours, minutes = int(offset[1:3]), int(offset[4:])
     delta = (local - utc).total_seconds() - (3600 * hours + 60 * minutes) * (
         -1 if offset[0] == "-" else 1)
@@ -218,8 +218,8 @@ def test_bts7_local_clock_is_kept_and_said(corpus):
     m = _read(NEWARE / "new_nda_file.nda")
     assert m.data["Timestamp"].dt.tz is None
     assert "utc_offset" not in m.meta
-    assert m.meta["start_time"] == "2020-03-25T11:16:50.000"
-    assert any("states no UTC offset" in w for w in m.meta["warnings"])
+    assert m.start_time.tzinfo is None and m.start_time.isoformat() == "2020-03-25T11:16:50"
+    assert any("states no UTC offset" in w for w in (x.message for x in m.warnings))
 
 
 # ---------------------------------------------------------------- empty files, aux channels
@@ -229,8 +229,8 @@ def test_empty_ndax_is_an_empty_measurement_with_a_warning(corpus):
     assert len(m.data) == 0 == len(_fastnda(FASTNDA_DIR / "empty.ndax"))
     assert list(m.data.columns[:7]) == ["time_s", "voltage_V", "current_mA", "capacity_mAh",
                                         "cycle", "step", "step_type"]
-    assert any("no records" in w for w in m.meta["warnings"])
-    assert m.meta["start_time"] == "2025-04-25T16:21:28"
+    assert any("no records" in w for w in (x.message for x in m.warnings))
+    assert m.start_time.isoformat() == "2025-04-25T16:21:28"
 
 
 def test_aux_channels_become_schema_columns(corpus):
@@ -364,7 +364,7 @@ def test_truncated_nda_of_open_length_gives_its_complete_records(tmp_path, corpu
     p.write_bytes(data[:len(data) // 2])
     m = echem.read(p)
     whole = _read(src).data
-    assert m.meta["truncated"] is True and any("truncated" in w for w in m.meta["warnings"])
+    assert m.truncated is True and any("truncated" in w for w in (x.message for x in m.warnings))
     assert 0 < len(m.data) < len(whole)
     n = len(m.data)
     pd.testing.assert_frame_equal(m.data[["index", "voltage_V", "current_mA", "time_s"]],
@@ -437,4 +437,4 @@ def test_fastnda_chatter_stays_out_of_the_terminal(capsys, corpus):
     echem.read(BTS85 if BTS85.exists() else NEWARE / "TestFile.nda")
     out = capsys.readouterr()
     assert out.out == "" and out.err == ""
-    assert any("SIM" in w for w in m.meta["warnings"])
+    assert any("SIM" in w for w in (x.message for x in m.warnings))

@@ -160,21 +160,3 @@ def test_echem_read_prints_warnings_and_truncation(corpus, tmp_path, capsys):
     assert "start time:  2018-10-12T11:04:34 (local time, no offset in the file)" in out
 
 
-def test_old_meta_reads_still_answer_with_a_deprecation_warning():
-    """Transitional: code that reads meta["source"], meta.get("warnings"), ... gets the fields
-    in their old form, warned; the keys are not stored in meta."""
-    import pickle
-    m = Measurement(pd.DataFrame(), {"source": "s.z", "start_time": "2018-10-12T11:04:34",
-                                     "warnings": ["w"], "channel": "1"})
-    with pytest.warns(DeprecationWarning, match=r"read Measurement.source"):
-        assert m.meta["source"] == "s.z"
-    with pytest.warns(DeprecationWarning):
-        assert m.meta.get("start_time") == "2018-10-12T11:04:34"
-        assert m.meta.get("warnings") == ["w"] and m.meta.get("truncated") is False
-        assert m.meta.get("instrument", "none") == ""
-    assert "source" in m.meta and "format" not in m.meta and dict(m.meta) == {"channel": "1"}
-    back = pickle.loads(pickle.dumps(m))  # as the process pool sends it
-    with pytest.warns(DeprecationWarning):
-        assert back.meta["source"] == "s.z"
-    back.meta["truncated"] = True  # setting one sets the field
-    assert back.truncated is True and dict(back.meta) == {"channel": "1"}

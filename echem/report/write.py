@@ -105,7 +105,8 @@ def _flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 
-#: what a report folder holds at its top (an earlier report holding anything else is not replaced)
+#: what a report folder holds at its top, besides the names its marker file lists (an earlier
+#: report holding anything else is not replaced)
 REPORT_NAMES = frozenset({MARKER, "report.html", "summary.csv", "comparison.csv", "comparison.png",
                           "comparison.svg", "cells"})
 
@@ -126,7 +127,9 @@ def staged(out: str | Path):
         if not (out / MARKER).is_file():
             raise EchemError("exists and is not an earlier echem report; choose another output "
                              "folder (-o) or remove it", out)
-        foreign = sorted(p.name for p in out.iterdir() if p.name not in REPORT_NAMES)
+        written = set(REPORT_NAMES) | set((out / MARKER).read_text(encoding="utf-8",
+                                                                    errors="replace").split("\n"))
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in written)
         if foreign:
             raise EchemError(f"is an earlier echem report but also holds {', '.join(foreign[:5])}, "
                              "which a report does not write; it is not replaced. Move them out or "
@@ -241,7 +244,10 @@ def _write_figures(figures, d: Path) -> None:
 
 def write_experiment(result: ExperimentResult, folder: Path, stage: Path) -> None:
     """The experiment-level outputs (the cells' folders are written as the cells are processed)."""
-    (stage / MARKER).write_text("written by echem report; this folder is replaced on the next run\n")
+    names = ["report.html", "summary.csv", "comparison.csv", "cells",
+             *(f"{f.name}.{ext}" for f in result.figures for ext in ("png", "svg"))]
+    (stage / MARKER).write_text("written by echem report; this folder is replaced on the next run; "
+                                "it holds:\n" + "\n".join(names) + "\n")
     csv_safe(metrics.summary_table(result.cells)).to_csv(stage / "summary.csv", index=False)
     comp = result.comparison
     csv_safe(comp.criteria if comp is not None else pd.DataFrame()).to_csv(stage / "comparison.csv",

@@ -70,11 +70,21 @@ def cell_figures(res: CellResult) -> list[Figure]:
     return out
 
 
-def experiment_figures(comparison, group_scores) -> list[Figure]:
-    """The cross-reference figure: DFT scores of the measured phases beside their metrics."""
-    if comparison is None or not len(comparison.dft_order):
-        return []
-    from echem.report.figures import compare
-    return [render(compare.comparison_figure(comparison, group_scores), "comparison",
-                   "DFT scores of the measured anode phases (left, as the paper's Figure 4) "
-                   "beside the measured metrics (right, Figure 5)")]
+def cell_overview(res: CellResult) -> dict:
+    """What the experiment's overview draws of this cell (``overview.cell_overview``)."""
+    from echem.report.figures import overview
+    return overview.cell_overview(res)
+
+
+def experiment_figures(result) -> list[Figure]:
+    """The experiment's figures: the overview of the paper's Figure 5 (panels a-g, cells of a
+    kind overlaid), then the cross-reference (DFT scores beside the measured metrics)."""
+    from echem.report.figures import overview
+    out = [render(fig, name, caption) for fig, name, caption in overview.overview_figures(result.cells)]
+    comparison = result.comparison
+    if comparison is not None and len(comparison.dft_order):
+        from echem.report.figures import compare
+        out.append(render(compare.comparison_figure(comparison, result.group_scores), "comparison",
+                          "DFT scores of the measured anode phases (left, as the paper's Figure 4) "
+                          "beside the measured metrics (right, Figure 5)"))
+    return out

@@ -1,0 +1,171 @@
+"""The experiment's overview: the paper's Figure 5 drawn again from the raw files, one figure per
+panel, with every cell of a kind overlaid.
+
+- (a) the nucleation dips of the symmetric cells on one axis (voltage vs minutes into the first
+  plating step);
+- (b) their Nyquist plots with the fitted circuit;
+- (c) their voltage vs time, one row per cell on a shared time axis;
+- (d) discharge capacity and coulombic efficiency vs cycle of the full cells;
+- (e-g) the voltage profiles of cycles 1, 30 and 50 of each full cell.
+
+:func:`cell_overview` keeps what these need of one cell (a few thousand points), where the cell
+is processed, so that the long data need not travel; :func:`overview_figures` draws them.
+"""
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from echem.report.figures.plotting import decimate_minmax
+from echem.results import CellResult
+
+N_POINTS = 1500
+
+
+def cell_overview(res: CellResult) -> dict:
+    """The small arrays of one cell that the overview draws, from its analyses (call before the
+    cell's data are dropped): the first plating step around the nucleation dip, the voltage vs
+    time, the first fitted spectrum with its fit, the voltage profiles of the profile cycles."""
+    a, out = res.analyses, {}
+    data = a.get("data")
+    nuc = a.get("nucleation")
+    if data is not None and "polarization" in a:
+        from echem.cycling import prepare
+        p = prepare(data)
+        t_h, v = decimate_minmax(p.t / 3600.0, p.v, N_POINTS)
+        out["voltage"] = (t_h, v)
+        if nuc is not None and np.isfinite(nuc.dip_time_s):
+            s = p.steps[p.steps["step"] == nuc.step].iloc[0]
+            t0 = p.t[int(s["first_row"])]
+            t_hi = nuc.plateau_start_s + 0.5 * (nuc.plateau_start_s - t0)
+            m = (p.t >= t0) & (p.t <= t_hi)
+            x, y = decimate_minmax((p.t[m] - t0) / 60.0, p.v[m] * 1000.0, 600)
+            out["nucleation"] = (x, y, nuc.eta_mV)
+    for item in a.get("impedance", [])[:1]:
+        shown = next((s for s in item["fits"] if s.fit is not None), None)
+        if shown is not None:
+            fit = shown.fit
+            f = fit.frequency_Hz
+            fd = np.logspace(np.log10(f.max()), np.log10(f.min()), 300)
+            zd = fit.predict(fd)
+            out["nyquist"] = (fit.z.real, -fit.z.imag, zd.real, -zd.imag)
+    cyc = a.get("cycling")
+    if data is not None and cyc is not None:
+        from echem.cycling import prepare
+        p = prepare(data, cyc.cycle_source)
+        mass = a.get("active_mass_g")
+        scale = 1.0 / mass if mass else 1.0
+        profiles = {}
+        for c in a.get("profile_cycles", (1, 30, 50)):
+            branches = []
+            for direction in (1, -1):
+                sel = p.steps[(p.steps["cycle"] == c) & (p.steps["direction"] == direction)]
+                if sel.empty:
+                    continue
+                offsets = np.r_[0.0, np.cumsum(sel["capacity_mAh"].to_numpy())[:-1]]
+                xs = [(p.cap[int(r.first_row):int(r.last_row) + 1] + off) * scale
+                      for r, off in zip(sel.itertuples(), offsets)]
+                ys = [p.v[int(r.first_row):int(r.last_row) + 1] for r in sel.itertuples()]
+                branches.append((direction, *decimate_minmax(np.concatenate(xs), np.concatenate(ys), 500)))
+            if branches:
+                profiles[int(c)] = branches
+        out["profiles"] = (profiles, "mAh/g" if mass else "mAh")
+    return out
+
+
+def overview_figures(cells: list[CellResult]) -> list[tuple[Figure, str, str]]:
+    """(figure, name, caption) of each panel that the cells give data for."""
+    sym = [c for c in cells if c.cell_type == "symmetric" and c.analyses.get("overview")]
+    full = [c for c in cells if c.cell_type == "full" and c.analyses.get("overview")]
+    out = []
+    dips = [c for c in sym if "nucleation" in c.analyses["overview"]]
+    if dips:
+        fig, ax = _figure(6.0, 4.0)
+        for k, c in enumerate(dips):
+            x, y, eta = c.analyses["overview"]["nucleation"]
+            ax.plot(x, y, lw=1.0, color=f"C{k}", label=f"{c.cell_id} (η = {eta:.1f} mV)")
+        ax.set_xlabel("time into the first plating step / min")
+        ax.set_ylabel("voltage / mV")
+        ax.legend(fontsize=8)
+        out.append((fig, "overview_a_nucleation", "(a) Nucleation: the first plating step of the "
+                    f"symmetric cells {_names(dips)}, each with its nucleation overpotential η"))
+    spectra = [c for c in cells if "nyquist" in c.analyses.get("overview", {})]
+    if spectra:
+        fig, ax = _figure(6.0, 4.5)
+        for k, c in enumerate(spectra):
+            zr, zi, fr, fi = c.analyses["overview"]["nyquist"]
+            ax.plot(zr, zi, "o", ms=3, mfc="none", color=f"C{k}", label=f"{c.cell_id}")
+            ax.plot(fr, fi, "-", lw=1.0, color=f"C{k}")
+        ax.set_xlabel("Z' / Ω")
+        ax.set_ylabel("−Z'' / Ω")
+        ax.set_aspect("equal", adjustable="datalim")
+        ax.legend(fontsize=8)
+        out.append((fig, "overview_b_nyquist", "(b) Nyquist plots (points) with the fitted "
+                    f"equivalent circuit (lines) of {_names(spectra)}"))
+    traces = [c for c in sym if "voltage" in c.analyses["overview"]]
+    if traces:
+        fig = Figure(figsize=(7.0, 1.2 + 1.3 * len(traces)))
+        axes = fig.subplots(len(traces), 1, sharex=True, squeeze=False)[:, 0]
+        for k, (ax, c) in enumerate(zip(axes, traces)):
+            t, v = c.analyses["overview"]["voltage"]
+            ax.plot(t, v * 1000.0, lw=0.5, color=f"C{k}")
+            ax.set_ylabel("mV")
+            ax.text(0.01, 0.9, c.cell_id, transform=ax.transAxes, fontsize=8, va="top")
+        axes[-1].set_xlabel("time / h")
+        fig.subplots_adjust(left=0.12, right=0.97, bottom=0.5 / fig.get_figheight() + 0.05,
+                            top=0.97, hspace=0.15)
+        out.append((fig, "overview_c_voltage", "(c) Voltage vs time of the symmetric cells "
+                    f"{_names(traces)}, one row each"))
+    tables = [c for c in full if "cycle_table" in c.tables]
+    if tables:
+        fig = Figure(figsize=(6.5, 5.0))
+        ax, ax2 = fig.subplots(2, 1, sharex=True, height_ratios=[2, 1])
+        specific = all(c.analyses.get("active_mass_g") for c in tables)
+        for k, c in enumerate(tables):
+            t = c.tables["cycle_table"]
+            mass = c.analyses.get("active_mass_g")
+            col = "discharge_capacity_mAh"
+            ax.plot(t["cycle"], t[col] / (mass if specific else 1.0), "o", ms=3, color=f"C{k}",
+                    label=c.cell_id)
+            ax2.plot(t["cycle"], 100.0 * t["coulombic_efficiency"], "s", ms=2, color=f"C{k}")
+        ax.set_ylabel("discharge capacity / " + ("mAh g⁻¹" if specific else "mAh"))
+        ax.set_ylim(bottom=0)
+        ax2.set_ylabel("CE / %")
+        ax2.set_xlabel("cycle")
+        ax2.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(fontsize=8)
+        fig.subplots_adjust(left=0.13, right=0.97, bottom=0.1, top=0.97, hspace=0.08)
+        out.append((fig, "overview_d_cycling", "(d) Discharge capacity (top) and coulombic "
+                    f"efficiency (bottom) per cycle of the full cells {_names(tables)}"))
+    for k, c in enumerate(full):
+        if "profiles" not in c.analyses["overview"]:
+            continue
+        profiles, unit = c.analyses["overview"]["profiles"]
+        if not profiles:
+            continue
+        fig, ax = _figure(5.0, 4.0)
+        for j, (cycle, branches) in enumerate(sorted(profiles.items())):
+            for direction, x, y in branches:
+                ax.plot(x, y, "-" if direction > 0 else "--", lw=1.0, color=f"C{j}",
+                        label=f"cycle {cycle}" if direction > 0 or len(branches) == 1 else None)
+        ax.set_xlabel(f"capacity / {'mAh g⁻¹' if unit == 'mAh/g' else 'mAh'}")
+        ax.set_ylabel("voltage / V")
+        ax.legend(fontsize=8)
+        letter = "efg"[k] if k < 3 else "e-g"
+        out.append((fig, f"overview_{letter}_profiles_{k + 1}", f"({letter}) {c.cell_id}: voltage "
+                    f"profiles of cycles {', '.join(map(str, sorted(profiles)))} (charge solid, "
+                    "discharge dashed)"))
+    return out
+
+
+def _figure(w: float, h: float):
+    fig = Figure(figsize=(w, h))
+    ax = fig.add_subplot()
+    fig.subplots_adjust(left=0.8 / w + 0.04, right=0.97, bottom=0.6 / h, top=0.96)
+    return fig, ax
+
+
+def _names(cells: list[CellResult]) -> str:
+    ids = [c.cell_id for c in cells]
+    return ids[0] if len(ids) == 1 else ", ".join(ids[:-1]) + " and " + ids[-1]
