@@ -196,7 +196,7 @@ def load(folder: str | Path) -> tuple[Experiment, list[str], list[str] | None]:
         raise EchemError("not a folder", folder)
     if manifest_path(folder).exists():
         # a listed file that is missing is reported on its cell (unreadable), like a corrupt one
-        return load_manifest(folder, check_files=False), [], []
+        return load_manifest(folder, check_files=False), [], None
     return infer_experiment(folder)
 
 

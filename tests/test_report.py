@@ -1,6 +1,7 @@
 """`echem report` end to end on sample_data/: the numbers it was generated with, the database,
 a corrupt file among good ones, escaping, and the page in a real browser (headless Chromium)."""
 import csv
+import html
 import math
 import re
 import shutil
@@ -320,3 +321,66 @@ files = ["sym-Li4Ag_PEIS_C01.mpt", "gone.csv"]
     assert "gone.csv" in capsys.readouterr().err
     row = _rows(tmp_path / "out" / "summary.csv")["c1"]
     assert _num(row["R_SEI_ohm"]) == pytest.approx(12.10, rel=0.03)  # the present file is analysed
+
+
+LAYOUT_SCRIPT = """<script>
+window.addEventListener('load', () => {
+  const wide = [...document.querySelectorAll('body *')].filter(e => e.scrollWidth > e.clientWidth + 1
+      && getComputedStyle(e).overflowX !== 'visible' || e.getBoundingClientRect().right > window.innerWidth + 1);
+  const toc = [...document.querySelectorAll('nav.toc a')].map(a => a.getAttribute('href'));
+  const figs = [...document.querySelectorAll('figure')];
+  const linked = figs.filter(f => f.querySelector('a > img') && /\\.svg$/.test(f.querySelector('a').getAttribute('href')));
+  const headers = [...document.querySelectorAll('th')].map(t => t.textContent);
+  const out = {wide: wide.map(e => e.tagName + '.' + e.className).slice(0, 5),
+               pageWidth: document.documentElement.scrollWidth, toc: toc,
+               figures: figs.length, linked: linked.length, headers: headers,
+               text: document.body.innerText};
+  const pre = document.createElement('pre'); pre.id = 'probe'; pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+});
+</script></body>"""
+
+
+def test_the_sample_report_reads_like_the_paper_in_a_real_browser(report, tmp_path):
+    import json
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("no Chromium on this machine (.ci/run installs Debian's chromium)")
+    code, out, _ = report
+    page = (out / "report.html").read_text()
+    probe = out / "layout-probe.html"
+    probe.write_text(page.replace("</body>", LAYOUT_SCRIPT))
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,900"]
+    try:
+        dom = subprocess.run([browser, *flags, "--virtual-time-budget=8000", "--dump-dom",
+                              probe.as_uri()], capture_output=True, text=True, timeout=180)
+    finally:
+        probe.unlink()
+    raw = re.search(r"<pre id=\"probe\">(.*?)</pre>", dom.stdout, re.S).group(1)
+    got = json.loads(html.unescape(raw))
+    # nothing scrolls sideways at 1400 px
+    assert got["wide"] == [] and got["pageWidth"] <= 1400, got["wide"]
+    # a table of contents that links every cell
+    for cell in sampledata.truth()["cell_id"]:
+        assert f"#cell-{cell}" in got["toc"], cell
+    # every figure opens at full size (its thumbnail links to its SVG, which exists)
+    assert got["figures"] == got["linked"] > 10
+    for href in re.findall(r"<figure[^>]*><a href='([^']+)'>", page):
+        assert (out / html.unescape(href)).is_file(), href
+    # the overview figures of the paper's Figure 5: symmetric and full cells overlaid
+    for name in ("overview_a_nucleation", "overview_b_nyquist", "overview_c_voltage",
+                 "overview_d_cycling"):
+        assert f"{name}.svg" in page
+    # headers are words with units, not identifiers
+    assert not [h for h in got["headers"] if re.search(r"_(mV|ohm|pct|mAh|h|s|V)\b|_[a-z]+_", h)]
+    assert "Nucleation overpotential (mV)" in got["headers"]
+    # values rounded to their uncertainty, and the paper's numbers recovered
+    text = got["text"]
+    assert "12.10 ± 0.04" in text and "0.04005" not in text          # R_SEI of Li4Ag (Table S7)
+    assert "> 150 h (no failure in the test)" in text                 # censored, as a bound
+    for value in ("72.1", "58.8", "10.8", "5.9", "24.64"):            # Figure 5a, c, d
+        assert value in text
+    # the half cells: their phases named against DFT
+    assert "Alloy phases of the half cells" in text and "Li9Ag4" in text

@@ -62,6 +62,42 @@ class _Counting:
         return n
 
 
+#: the key numbers per cell type on the console: (metric, short header)
+CONSOLE = {"symmetric": (("nucleation_overpotential_mV", "η"), ("polarization_mV", "polarization"),
+                         ("failure_time_h", "failure"), ("R_SEI_ohm", "R_SEI"), ("R_ct_ohm", "R_ct")),
+           "half": (("x_max", "x reached"), ("capacity_retention_pct", "retention"),
+                    ("mean_coulombic_efficiency", "mean CE")),
+           "full": (("initial_discharge_capacity_mAh_g", "capacity"),
+                    ("capacity_retention_pct", "retention"), ("retention_cycle", "at cycle"),
+                    ("mean_coulombic_efficiency", "mean CE"))}
+
+
+def console_summary(cells) -> str:
+    """A short table of the key numbers per cell type, with units, rounded to their uncertainty
+    (the report and summary.csv have the rest)."""
+    from echem.report.numbers import metric_text, shown_unit
+
+    blocks = []
+    for kind, columns in CONSOLE.items():
+        group = [c for c in cells if c.cell_type == kind]
+        if not group:
+            continue
+        head = ["cell"] + [f"{h} ({shown_unit(metrics.spec(m))})" if shown_unit(metrics.spec(m))
+                           else h for m, h in columns]
+        rows = [[c.cell_id] + [("-" if c.metric(m) is None else
+                                metric_text(c.metric(m), metrics.spec(m)).replace(" (no failure in the test)", ""))
+                               for m, _ in columns] for c in group]
+        widths = [max(len(str(r[k])) for r in [head] + rows) for k in range(len(head))]
+        lines = [f"{kind} cells:"] + ["  " + "  ".join(str(v).rjust(w) if k else str(v).ljust(w)
+                                                      for k, (v, w) in enumerate(zip(r, widths)))
+                                      for r in [head] + rows]
+        blocks.append("\n".join(lines))
+    other = [c.cell_id for c in cells if c.cell_type not in CONSOLE]
+    if other:
+        blocks.append(f"cells of unknown type: {', '.join(other)}")
+    return "\n\n".join(blocks)
+
+
 def run(args: argparse.Namespace) -> int:
 
     progress = Progress(sys.stderr.isatty() and not args.quiet)
@@ -77,9 +113,7 @@ def run(args: argparse.Namespace) -> int:
         results.close()
     added = counting.added
 
-    summary = metrics.summary_table(result.cells)
-    cols = [c for c in summary.columns if c not in ("protocol",) and summary[c].notna().any()]
-    print(summary[cols].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    print(console_summary(result.cells))
     print(f"\nwrote {args.output / 'report.html'} ({len(result.cells)} cells); "
           f"{added} new result rows in {results.url}")
     if result.skipped:

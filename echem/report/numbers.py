@@ -67,6 +67,10 @@ def round_to_uncertainty(value, uncertainty) -> str:
     if not _finite(uncertainty) or float(uncertainty) == 0:
         return _plain(value)
     d = uncertainty_digits(uncertainty)
+    if d > 6 or d < -6:   # far from 1: a common power of ten, "(3 ± 5)e-15"
+        e = 1 - d
+        scale = 10.0 ** e
+        return f"({_at(value / scale, 1)} ± {_at(abs(float(uncertainty)) / scale, 1)})e{e}"
     return f"{_at(value, d)} ± {_at(abs(float(uncertainty)), d)}"
 
 
@@ -144,5 +148,33 @@ def p_value(p) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.2g}"
 
 
-__all__ = ["round_to_uncertainty", "uncertainty_digits", "round_down", "censored", "estimate",
+def shown_unit(spec) -> str:
+    """The unit a metric is shown in (``spec``: an ``echem.metrics.MetricSpec``): coulombic
+    efficiency, kept as a fraction, in %."""
+    return "%" if spec.name == "mean_coulombic_efficiency" else spec.unit
+
+
+def _shown_scale(spec) -> float:
+    return 100.0 if spec.name == "mean_coulombic_efficiency" else 1.0
+
+
+def metric_text(m, spec) -> str:
+    """A metric (``echem.results.Metric``) as the report and the console show it, without its
+    unit: rounded to its uncertainty with n, censored as a lower bound, without an uncertainty
+    to 4 significant digits with trailing zeros dropped."""
+    scale = _shown_scale(spec)
+    if getattr(m, "censored", False):
+        return censored(m.value * scale, shown_unit(spec))
+    if m.stderr is None:
+        if not _finite(m.value):
+            return "n/a"
+        text = f"{float(m.value) * scale:.4g}"
+        return text if "e" in text or "." not in text else text.rstrip("0").rstrip(".")
+    text = estimate(m, unit="", scale=scale, kind_and_n=False)
+    if m.n:
+        text += f" (n = {m.n})"
+    return text
+
+
+__all__ = ["metric_text", "shown_unit", "round_to_uncertainty", "uncertainty_digits", "round_down", "censored", "estimate",
            "percent", "p_value", "UNCERTAINTY_NAMES"]

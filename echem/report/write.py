@@ -88,7 +88,10 @@ def report_data(result: ExperimentResult, folder: Path) -> ReportData:
             [c for c in COMPARISON_COLUMNS if c in comp.criteria.columns]],
         comparison_sentences=[] if comp is None else list(comp.sentences),
         comparison_figures=result.figures, dft_ranking=result.dft_ranking,
-        warnings=list(result.warnings), provenance=provenance, files=files)
+        warnings=list(result.warnings), provenance=provenance, files=files,
+        folders=dict(zip((c.cell_id for c in result.cells),
+                         cell_folders(c.cell_id for c in result.cells))),
+        skipped=list(result.skipped))
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:
