@@ -206,15 +206,18 @@ def _comparison_table(criteria: pd.DataFrame) -> str:
     comparison.csv has every column)."""
     from echem.compare import CRITERIA
     dft_words = {c.dft: c.dft_label for c in CRITERIA}
+
+    def col(name):
+        return list(criteria[name]) if name in criteria else [None] * len(criteria)
+
     rows = pd.DataFrame({
-        "Criterion": criteria["criterion"].astype(str).str.replace("_", " ").str.capitalize(),
-        "DFT quantity": [dft_words.get(q, q) for q in criteria["dft_quantity"]],
+        "Criterion": [str(c).replace("_", " ").capitalize() for c in col("criterion")],
+        "DFT quantity": [dft_words.get(q, q) for q in col("dft_quantity")],
         "Measured quantity": [metrics.REGISTRY[m].label if m in metrics.REGISTRY else m
-                              for m in criteria["measured_metric"]],
-        "DFT order (best first)": criteria["dft_order"], "Measured order": criteria["measured_order"],
-        "Phases": criteria["n_phases"],
-        "Spearman ρ": criteria.get("spearman_rho"), "Kendall τ": criteria.get("kendall_tau"),
-        "Verdict": criteria["agreement"]})
+                              for m in col("measured_metric")],
+        "DFT order (best first)": col("dft_order"), "Measured order": col("measured_order"),
+        "Phases": col("n_phases"), "Spearman ρ": col("spearman_rho"),
+        "Kendall τ": col("kendall_tau"), "Verdict": col("agreement")})
     return table(rows, words=False)
 
 
