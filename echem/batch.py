@@ -46,6 +46,7 @@ class CellTask:
     protocol: Protocol
     out_dir: Path | None = None
     system: str = "Li-Ag"   # the DFT alloy system of the experiment
+    data_dir: Path | None = None   # keep each file read as Battery Data Format Parquet here
 
 
 class InlineExecutor(Executor):
@@ -137,14 +138,25 @@ def read_file(path: str | Path) -> FileRead:
         return FileRead(str(path), error=f"{path}: {exc.strerror or exc}")
 
 
-def read_files(paths) -> list[FileRead]:
+def read_files(paths, meanwhile: Callable[[], None] | None = None) -> list[FileRead]:
     """The cell's files, read together in threads (the readers spend most of their time in Arrow
-    and numpy, which release the GIL), in the order given."""
+    and numpy, which release the GIL), in the order given; ``meanwhile()`` runs in this thread
+    while they are read."""
     paths = list(paths)
-    if len(paths) <= 1:
-        return [read_file(p) for p in paths]
-    with ThreadPoolExecutor(max_workers=min(len(paths), 4)) as pool:
-        return list(pool.map(read_file, paths))
+    with ThreadPoolExecutor(max_workers=max(1, min(len(paths), 4))) as pool:
+        futures = [pool.submit(read_file, p) for p in paths]
+        if meanwhile is not None:
+            meanwhile()
+        return [f.result() for f in futures]
+
+
+def _load_analysis_modules() -> None:
+    """Import what the analyses and figures of a cell use (scipy's optimisers, matplotlib), so
+    that this happens while the cell's files are read rather than after."""
+    import scipy.optimize  # noqa: F401
+    import echem.eis.fit  # noqa: F401
+    import echem.report.figures.cycling  # noqa: F401
+    import echem.report.figures.eis  # noqa: F401
 
 
 def process_cell(task: CellTask) -> CellResult:
@@ -156,7 +168,10 @@ def process_cell(task: CellTask) -> CellResult:
 
     cell = task.cell
     try:
-        res = analyse_cell(cell, task.protocol, read_files(cell.files), task.system)
+        reads = read_files(cell.files, meanwhile=_load_analysis_modules)
+        res = analyse_cell(cell, task.protocol, reads, task.system)
+        if task.data_dir is not None:
+            keep_as_bdf(reads, task.data_dir)
     except Exception as exc:  # a bug must cost one cell, not the batch
         res = CellResult(cell.id, cell.type, cell.anode, task.protocol.name)
         res.warnings.append(f"the cell could not be analysed: {_describe(exc)}")
@@ -180,6 +195,20 @@ def process_cell(task: CellTask) -> CellResult:
         if writing is not None:
             writing.result()
     return res
+
+
+def keep_as_bdf(reads: list[FileRead], data_dir: Path) -> None:
+    """Each file read, as Battery Data Format Parquet in ``data_dir``, named by its stem and the
+    start of its sha256 (so a changed file is kept beside the earlier one); written whole or not
+    at all, and not again when already there."""
+    from echem.store import write_bdf
+    for r in reads:
+        if r.measurement is None or r.record is None:
+            continue
+        target = Path(data_dir) / f"{Path(r.path).stem}.{r.record.sha256[:12]}.bdf.parquet"
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_bdf(r.measurement, target)
 
 
 def _describe(exc: BaseException) -> str:
@@ -325,7 +354,8 @@ def run(folder: str | Path, *, out: str | Path | None = None, jobs: int = 1,
         executor: Executor | None = None, store=None,
         progress: Callable[[int, int, CellResult], None] | None = None,
         root: Path | None = None,
-        reuse: Callable[[CellTask], CellResult | None] | None = None) -> ExperimentResult:
+        reuse: Callable[[CellTask], CellResult | None] | None = None,
+        data_dir: Path | None = None) -> ExperimentResult:
     """Process every cell of ``folder``; with ``out``, write its report there (replacing an
     earlier report, whole or not at all); with ``store``, store the results in it.
 
@@ -336,6 +366,7 @@ def run(folder: str | Path, *, out: str | Path | None = None, jobs: int = 1,
     cell finishes. ``root``: the watched folder the experiment lies in (names the experiment in
     the store). ``reuse(task)``: an earlier result for a cell whose inputs have not changed, with
     its folder put in ``task.out_dir`` (the watcher's), or None to process the cell.
+    ``data_dir``: keep every file read as Battery Data Format Parquet there (:func:`keep_as_bdf`).
     """
     from echem import __version__
     from echem.report import figures, write
@@ -349,10 +380,11 @@ def run(folder: str | Path, *, out: str | Path | None = None, jobs: int = 1,
         executor = local_executor(min(jobs or os.cpu_count() or 1, max(len(exp.cells), 1)))
     try:
         if out is None:
-            result = _run(exp, warnings, skipped, executor, progress, None, reuse)
+            result = _run(exp, warnings, skipped, executor, progress, None, reuse, data_dir)
         else:
             with write.staged(out) as stage:
-                result = _run(exp, warnings, skipped, executor, progress, stage / "cells", reuse)
+                result = _run(exp, warnings, skipped, executor, progress, stage / "cells", reuse,
+                              data_dir)
                 result.figures = figures.experiment_figures(result)
                 write.write_experiment(result, folder, stage)
     except BaseException:
@@ -380,12 +412,12 @@ def check_output(out: Path, folder: Path, exp: Experiment) -> None:
 
 
 def _run(exp: Experiment, warnings: list[str], skipped: list[str] | None, executor: Executor,
-         progress, cells_dir: Path | None, reuse=None) -> ExperimentResult:
+         progress, cells_dir: Path | None, reuse=None, data_dir=None) -> ExperimentResult:
     from echem.report.write import cell_folders
 
     dirs = [None] * len(exp.cells) if cells_dir is None else \
         [cells_dir / name for name in cell_folders(c.id for c in exp.cells)]
-    tasks = [CellTask(c, exp.protocol_for(c), d, exp.dft_system or "Li-Ag")
+    tasks = [CellTask(c, exp.protocol_for(c), d, exp.dft_system or "Li-Ag", data_dir)
              for c, d in zip(exp.cells, dirs)]
     done = []
 

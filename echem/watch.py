@@ -60,9 +60,10 @@ class Watcher:
     """The state of a watch over ``root``: one :meth:`step` is one pass."""
 
     def __init__(self, root: str | Path, out: str | Path, *, store=None, settle_s: float = 30.0,
-                 executor=None, log: Callable[[str], None] = print):
+                 executor=None, log: Callable[[str], None] = print, data_dir: Path | None = None):
         self.root = Path(root).resolve()
         self.out = Path(out).resolve()
+        self.data_dir = None if data_dir is None else Path(data_dir).resolve()
         self.store, self.settle_s, self.executor, self.log = store, settle_s, executor, log
         self.files: dict[Path, _File] = {}
         self.experiments: dict[Path, _Experiment] = {}
@@ -75,7 +76,7 @@ class Watcher:
         for here, dirs, names in os.walk(self.root):
             here_p = Path(here)
             dirs[:] = sorted(d for d in dirs if not d.startswith(".")
-                             and (here_p / d).resolve() != self.out)
+                             and (here_p / d).resolve() not in (self.out, self.data_dir))
             files = [here_p / n for n in sorted(names) if not n.startswith(".")
                      and (n == MANIFEST_NAME or Path(n).suffix.lower() in batch.INSTRUMENT_SUFFIXES)]
             if files:
@@ -136,7 +137,8 @@ class Watcher:
             return kept.result
 
         try:
-            result = batch.run(folder, out=out, executor=self.executor, root=self.root, reuse=reuse)
+            result = batch.run(folder, out=out, executor=self.executor, root=self.root, reuse=reuse,
+                               data_dir=self.data_dir)
         except EchemError as exc:
             self.log(f"{_now()} {rel}: not processed: {exc}")
             state.done.update({p: f.signature for p, f in looks.items() if f is not None})
@@ -211,12 +213,15 @@ def _now() -> str:
 
 def watch(root: str | Path, out: str | Path, *, store=None, settle_s: float = 30.0, once: bool = False,
           executor=None, poll: bool = False, stop: threading.Event | None = None,
-          log: Callable[[str], None] = print) -> Watcher:
+          log: Callable[[str], None] = print, data_dir: Path | None = None) -> Watcher:
     """Watch ``root`` until ``stop`` is set (or Ctrl-C/SIGTERM), processing each test as it
     settles; with ``once``, one pass over what is there, then return. File-system events come
     from watchfiles (inotify); ``poll`` polls instead (network shares, where events do not
-    arrive). Between events a pass runs each second while a file waits to settle."""
-    watcher = Watcher(root, out, store=store, settle_s=settle_s, executor=executor, log=log)
+    arrive). Between events a pass runs each second while a file waits to settle. ``data_dir``:
+    keep every file taken as Battery Data Format Parquet there (the lab's raw data in one open
+    format)."""
+    watcher = Watcher(root, out, store=store, settle_s=settle_s, executor=executor, log=log,
+                      data_dir=data_dir)
     if once:
         watcher.step(final=True)
         return watcher
@@ -226,6 +231,7 @@ def watch(root: str | Path, out: str | Path, *, store=None, settle_s: float = 30
     watcher.step()
     for _ in watchfiles.watch(watcher.root, stop_event=stop, yield_on_timeout=True,
                               rust_timeout=1000, force_polling=poll or None,
-                              watch_filter=lambda change, path: watcher.out not in Path(path).parents):
+                              watch_filter=lambda change, path: not {watcher.out, watcher.data_dir}
+                              & set(Path(path).parents)):
         watcher.step()
     return watcher

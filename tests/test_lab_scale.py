@@ -126,6 +126,14 @@ def test_watch_processes_files_as_they_arrive_and_stops_on_sigterm(folder, tmp_p
         pd.testing.assert_frame_equal(got, _summary(one_shot / "summary.csv"))
         with store.open(dbp) as s:
             assert sorted(s.latest()["cell_id"]) == sorted(got["cell_id"])
+        # every file taken is kept as Battery Data Format beside the database, and reads back
+        kept = sorted((tmp_path / "bdf").glob("*.bdf.parquet"))
+        assert sorted(k.name.split(".")[0] for k in kept) == sorted(Path(f).stem for f in FILES)
+        import echem
+        back = echem.read(next(k for k in kept if k.name.startswith("full-Li_cycling")))
+        original = echem.read(folder / "full-Li_cycling.csv")
+        assert len(back.data) == len(original.data)
+        assert (back.data["voltage_V"].to_numpy() == original.data["voltage_V"].to_numpy()).all()
         t0 = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0 and time.monotonic() - t0 < 20

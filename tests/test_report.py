@@ -198,7 +198,7 @@ def test_a_cells_files_are_read_together_and_recorded_in_the_manifests_order(tmp
         assert r.size_bytes == Path(r.path).stat().st_size
     assert res.info["unreadable"] == [str(bad)]
     assert [w for w in res.warnings if w.startswith("unreadable file:") and "cut.mpt" in w]
-    assert {f.name for f in res.figures} == {"impedance", "voltage_time", "polarization"}
+    assert {f.name for f in res.figures} == {"impedance", "drt", "voltage_time", "polarization"}
     assert res.value("R_SEI_ohm") == pytest.approx(12.10, rel=0.03)   # sample data truth
 
 

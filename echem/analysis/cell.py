@@ -200,6 +200,18 @@ def _impedance(protocol: Protocol, rows: pd.DataFrame, source: str, res: CellRes
                 res.metrics.append(metrics.value(name, first[lab], first.get(f"{lab}_stderr", np.nan)))
         if "R0" in table:
             res.metrics.append(metrics.value("eis_rel_rms", first["rel_rms"]))
+    shown = next((item for item in fits if item.fit is not None), None)
+    if shown is not None and "drt" not in res.analyses:
+        # the distribution of relaxation times of the spectrum shown, its peaks named by the arcs
+        d = eis.drt(shown.fit.frequency_Hz, shown.fit.z)
+        res.analyses["drt"] = {"drt": d, "fit": shown.fit, "spectrum": shown.spectrum}
+        res.tables["drt_peaks"] = eis.assign_peaks(d, shown.fit)
+    if len(table) > 1:
+        # impedance followed over the test: R_SEI, R_ct and the DRT peaks per spectrum
+        over = eis.track(rows, circuit, names, kk_threshold=kk_threshold)
+        over.insert(0, "file", Path(source).name)
+        res.tables["impedance_over_test"] = over
+        res.analyses["impedance_over_test"] = over
     for _, row in table.iterrows():
         tag = f"{Path(source).name}, spectrum {int(row['spectrum'])}"
         if not bool(row["success"]):
@@ -208,9 +220,12 @@ def _impedance(protocol: Protocol, rows: pd.DataFrame, source: str, res: CellRes
             res.warnings.append(f"poor impedance fit ({tag}): relative rms {row['rel_rms']:.3g} "
                                 f"> {eis.POOR_FIT_REL_RMS}")
         if "kk_passed" in row and not bool(row["kk_passed"]):
+            lo, hi = row.get("kk_fail_f_min_Hz", np.nan), row.get("kk_fail_f_max_Hz", np.nan)
+            band = f", failing from {lo:.3g} to {hi:.3g} Hz" if np.isfinite(lo) and np.isfinite(hi) else ""
             res.warnings.append(f"Kramers-Kronig check failed ({tag}): largest residual "
-                                f"{row.get('kk_max_residual', float('nan')):.3g} > {kk_threshold}"
-                                + (f" ({row['kk_message']})" if isinstance(row.get("kk_message"), str) else ""))
+                                f"{row.get('kk_max_residual', float('nan')):.3g} > {kk_threshold}{band}"
+                                + (f" ({row['kk_message']})" if isinstance(row.get("kk_message"), str)
+                                   and row["kk_message"] else ""))
 
 
 def _cycling(res: CellResult, kind: str, cell: Cell, protocol: Protocol, data: pd.DataFrame,

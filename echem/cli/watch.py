@@ -30,6 +30,9 @@ def register(sub) -> None:
     p.add_argument("--once", action="store_true", help="process what is there, then exit (for cron)")
     p.add_argument("--poll", action="store_true",
                    help="poll the folder instead of waiting for file-system events (network shares)")
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help="keep every file taken as Battery Data Format Parquet here (default: a "
+                        "folder 'bdf' beside a SQLite database; none for a server database)")
     p.add_argument("--jobs", type=int, default=1, help="cells processed in parallel (default 1)")
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
                    help="run the cells on the Dask cluster whose scheduler listens here")
@@ -54,8 +57,11 @@ def run(args: argparse.Namespace) -> int:
                 if args.scheduler else stack.enter_context(batch.local_executor(args.jobs))
             log(f"echem watch: watching {args.folder} (settle {args.settle:g} s), report in "
                 f"{args.output}, results in {results.url}")
+            data_dir = args.data_dir
+            if data_dir is None and results.path is not None:
+                data_dir = Path(results.path).parent / "bdf"
             watch(args.folder, args.output, store=results, settle_s=args.settle, once=args.once,
-                  executor=executor, poll=args.poll, log=log)
+                  executor=executor, poll=args.poll, log=log, data_dir=data_dir)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: a clean stop
         print("echem watch: stopped", file=sys.stderr)
     finally:

@@ -41,6 +41,18 @@ def cell_figures(res: CellResult) -> list[Figure]:
                               "impedance", f"{res.cell_id}: Nyquist, Bode and residuals of "
                               f"{Path(item['source']).name} (spectrum {shown.spectrum}) with the "
                               f"{item['circuit']} fit"))
+    if "drt" in a:
+        from echem.report.figures import drt
+        d = a["drt"]
+        out.append(render(drt.drt_figure(d["drt"], d["fit"], title=f"{res.cell_id}: DRT"), "drt",
+                          f"{res.cell_id}: distribution of relaxation times of spectrum "
+                          f"{d['spectrum']} (regularisation chosen by GCV, λ = {d['drt'].lambda_:.2g}), "
+                          "peaks assigned to the fitted arcs"))
+    if "impedance_over_test" in a:
+        from echem.report.figures import eis
+        out.append(render(eis.over_test_figure(a["impedance_over_test"], title=res.cell_id),
+                          "impedance_over_test", f"{res.cell_id}: R_SEI and R_ct of each spectrum "
+                          "over the test (error bars: fit SE)"))
     if "polarization" in a:
         from echem.report.figures import cycling
         data, fail = a["data"], a.get("failure")

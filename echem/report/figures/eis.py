@@ -167,3 +167,23 @@ def eis_figure(res: EISFit, kk: KKResult | None = None, title=None) -> Figure:
     if title:
         fig.suptitle(title)
     return fig
+
+
+def over_test_figure(table, title=None) -> Figure:
+    """R_SEI and R_ct (ohm, with their fit SE as error bars) of each spectrum against the time
+    of the test (h), from ``echem.eis.track``'s table."""
+    fig = Figure(figsize=(6, 4))
+    ax = fig.add_subplot()
+    t = table["time_s"].to_numpy(dtype=float) / 3600.0
+    x, label = (t, "time / h") if np.isfinite(t).all() else (table["spectrum"].to_numpy(), "spectrum")
+    for k, name in enumerate(("R_SEI", "R_ct")):
+        if f"{name}_ohm" in table:
+            ax.errorbar(x, table[f"{name}_ohm"], yerr=table.get(f"{name}_stderr_ohm"), fmt="o-",
+                        ms=4, lw=1, capsize=2, color=f"C{k}", label=name)
+    ax.set_xlabel(label)
+    ax.set_ylabel("resistance / Ω")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, y=1.0)
+    fig.subplots_adjust(left=0.14, right=0.97, bottom=0.14, top=0.9)
+    return fig

@@ -75,12 +75,13 @@ def cell_overview(res: CellResult) -> dict:
 
 
 def overview_figures(cells: list[CellResult]) -> list[tuple[Figure, str, str]]:
-    """(figure, name, caption) of each panel that the cells give data for."""
+    """(figure, name, caption) of each panel that the cells give data for; an overlay needs two
+    cells of a kind at least (one cell's figures are in its own section)."""
     sym = [c for c in cells if c.cell_type == "symmetric" and c.analyses.get("overview")]
     full = [c for c in cells if c.cell_type == "full" and c.analyses.get("overview")]
     out = []
     dips = [c for c in sym if "nucleation" in c.analyses["overview"]]
-    if dips:
+    if len(dips) > 1:
         fig, ax = _figure(6.0, 4.0)
         for k, c in enumerate(dips):
             x, y, eta = c.analyses["overview"]["nucleation"]
@@ -91,7 +92,7 @@ def overview_figures(cells: list[CellResult]) -> list[tuple[Figure, str, str]]:
         out.append((fig, "overview_a_nucleation", "(a) Nucleation: the first plating step of the "
                     f"symmetric cells {_names(dips)}, each with its nucleation overpotential η"))
     spectra = [c for c in cells if "nyquist" in c.analyses.get("overview", {})]
-    if spectra:
+    if len(spectra) > 1:
         fig, ax = _figure(6.0, 4.5)
         for k, c in enumerate(spectra):
             zr, zi, fr, fi = c.analyses["overview"]["nyquist"]
@@ -104,7 +105,7 @@ def overview_figures(cells: list[CellResult]) -> list[tuple[Figure, str, str]]:
         out.append((fig, "overview_b_nyquist", "(b) Nyquist plots (points) with the fitted "
                     f"equivalent circuit (lines) of {_names(spectra)}"))
     traces = [c for c in sym if "voltage" in c.analyses["overview"]]
-    if traces:
+    if len(traces) > 1:
         fig = Figure(figsize=(7.0, 1.2 + 1.3 * len(traces)))
         axes = fig.subplots(len(traces), 1, sharex=True, squeeze=False)[:, 0]
         for k, (ax, c) in enumerate(zip(axes, traces)):
@@ -118,7 +119,7 @@ def overview_figures(cells: list[CellResult]) -> list[tuple[Figure, str, str]]:
         out.append((fig, "overview_c_voltage", "(c) Voltage vs time of the symmetric cells "
                     f"{_names(traces)}, one row each"))
     tables = [c for c in full if "cycle_table" in c.tables]
-    if tables:
+    if len(tables) > 1:
         fig = Figure(figsize=(6.5, 5.0))
         ax, ax2 = fig.subplots(2, 1, sharex=True, height_ratios=[2, 1])
         specific = all(c.analyses.get("active_mass_g") for c in tables)
@@ -138,7 +139,7 @@ def overview_figures(cells: list[CellResult]) -> list[tuple[Figure, str, str]]:
         fig.subplots_adjust(left=0.13, right=0.97, bottom=0.1, top=0.97, hspace=0.08)
         out.append((fig, "overview_d_cycling", "(d) Discharge capacity (top) and coulombic "
                     f"efficiency (bottom) per cycle of the full cells {_names(tables)}"))
-    for k, c in enumerate(full):
+    for k, c in enumerate(full if len(full) > 1 else []):
         if "profiles" not in c.analyses["overview"]:
             continue
         profiles, unit = c.analyses["overview"]["profiles"]
