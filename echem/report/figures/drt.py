@@ -34,8 +34,12 @@ def drt_figure(drt: DRT, fit=None, title: str = "", ax=None) -> Figure:
     DRT's area and the fit's resistance. ``ax``: draw into these axes instead of a new figure.
     """
     if ax is None:
-        fig = Figure(figsize=(6, 4.2), layout="constrained")
+        # fixed margins (inches: room for the tick labels and the frequency axis on top), not a
+        # layout engine, which measures every label again at every save
+        fig = Figure(figsize=(6, 4.2))
         ax = fig.add_subplot()
+        fig.subplots_adjust(left=0.7 / 6, right=1 - 0.2 / 6, bottom=0.55 / 4.2,
+                            top=1 - (1.0 if title else 0.7) / 4.2)
     else:
         fig = ax.figure
     tau, g, s = drt.tau_s, drt.gamma_ohm, drt.gamma_std_ohm
@@ -62,12 +66,12 @@ def drt_figure(drt: DRT, fit=None, title: str = "", ax=None) -> Figure:
     ax.set_xscale("log")
     ax.set_xlim(tau.min(), tau.max())
     top = max(float(np.max(g + 2 * s)), 1e-12)
-    ax.set_ylim(0, top * 1.35)
+    ax.set_ylim(0, top * 1.8)   # the peak labels below the legend
     ax.set_xlabel("τ / s")
     ax.set_ylabel("γ / Ω")
     sec = ax.secondary_xaxis("top", functions=(_reciprocal_2pi, _reciprocal_2pi))
     sec.set_xlabel("f = 1/(2πτ) / Hz")
     ax.legend(fontsize=8, loc="upper left")
     if title:
-        ax.set_title(title)
+        ax.set_title(title, pad=28)   # above the frequency axis and its label
     return fig
