@@ -150,6 +150,28 @@ def read_files(paths, meanwhile: Callable[[], None] | None = None) -> list[FileR
         return [f.result() for f in futures]
 
 
+def _read_and_analyse_files(task: CellTask) -> tuple[list[FileRead], list]:
+    """The cell's files read together in threads, each analysed by itself
+    (``analysis.cell.analyse_file``: an impedance file is fitted) as soon as it is read, while
+    the others are still being read; the analysis modules are imported meanwhile too."""
+    from concurrent.futures import as_completed
+
+    from echem.analysis.cell import analyse_file
+
+    paths = list(task.cell.files)
+    reads: list[FileRead | None] = [None] * len(paths)
+    analysed: list = [None] * len(paths)
+    with ThreadPoolExecutor(max_workers=max(1, min(len(paths), 4))) as pool:
+        futures = {pool.submit(read_file, p): i for i, p in enumerate(paths)}
+        _load_analysis_modules()
+        for future in as_completed(futures):
+            i = futures[future]
+            reads[i] = future.result()
+            if reads[i].measurement is not None:
+                analysed[i] = analyse_file(task.protocol, reads[i])
+    return reads, [a for a in analysed if a is not None]
+
+
 def _load_analysis_modules() -> None:
     """Import what the analyses and figures of a cell use (scipy's optimisers, matplotlib), so
     that this happens while the cell's files are read rather than after."""
@@ -168,8 +190,8 @@ def process_cell(task: CellTask) -> CellResult:
 
     cell = task.cell
     try:
-        reads = read_files(cell.files, meanwhile=_load_analysis_modules)
-        res = analyse_cell(cell, task.protocol, reads, task.system)
+        reads, analysed = _read_and_analyse_files(task)
+        res = analyse_cell(cell, task.protocol, reads, task.system, analysed)
         if task.data_dir is not None:
             keep_as_bdf(reads, task.data_dir)
     except Exception as exc:  # a bug must cost one cell, not the batch

@@ -45,12 +45,49 @@ class FileRead:
     error: str | None = None
 
 
-def analyse_cell(cell: Cell, protocol: Protocol, reads: list[FileRead],
-                 system: str = "Li-Ag") -> CellResult:
+@dataclass
+class FileAnalysis:
+    """One file of a cell analysed on its own (:func:`analyse_file`): what its reader and the
+    screening said (``warnings``), its cycling and impedance rows, and its spectra fitted
+    (``impedance``, from :func:`impedance_of`; None where it has no impedance rows)."""
+
+    read: FileRead
+    warnings: list[str]
+    cycling: pd.DataFrame | None = None
+    impedance_rows: pd.DataFrame | None = None
+    impedance: dict | None = None
+
+
+def analyse_file(protocol: Protocol, read: FileRead) -> FileAnalysis:
+    """What one file of a cell gives by itself: its rows screened (no infinite or absurd value
+    reaches a result), split into cycling and impedance rows, and its spectra fitted with the
+    protocol's circuit. Pure, like :func:`analyse_cell`, which combines a cell's files."""
+    meas = read.measurement
+    name = Path(read.path).name
+    warnings = [f"{name}: {w.message}" + (f" (line {w.line})" if w.line else "") for w in meas.warnings]
+    if meas.truncated:
+        warnings.append(f"{name}: the file ends in an incomplete row (truncated); the complete "
+                        "rows were used")
+    data, dropped = screen(meas.data)
+    warnings += [f"{name}: {w}" for w in dropped]
+    cyc, imp = split(data)
+    out = FileAnalysis(read, warnings, cyc, imp)
+    if imp is not None:
+        try:
+            out.impedance = impedance_of(protocol, imp, meas.source)
+        except Exception as exc:  # a failed fit costs the impedance, not the cell
+            out.warnings.append(f"impedance failed: {_described(exc)}")
+    return out
+
+
+def analyse_cell(cell: Cell, protocol: Protocol, reads: list[FileRead], system: str = "Li-Ag",
+                 analysed: list[FileAnalysis] | None = None) -> CellResult:
     """Everything the cell's protocol and type call for, from its files as read (in the
     manifest's order). ``cell.type`` "auto" (a folder without a manifest): the type is inferred
     from the data (:func:`infer_type`) and the result says so in a warning. ``system``: the DFT
-    alloy system whose phases a half cell's plateaus are named by."""
+    alloy system whose phases a half cell's plateaus are named by. ``analysed``: the readable
+    files already analysed one by one (:func:`analyse_file`, in the same order), e.g. while the
+    others were still being read."""
     ok = [r for r in reads if r.measurement is not None]
     kind = cell.type
     res = CellResult(cell.id, kind, cell.anode, protocol.name)
@@ -60,18 +97,11 @@ def analyse_cell(cell: Cell, protocol: Protocol, reads: list[FileRead],
             res.info.setdefault("unreadable", []).append(r.path)
             res.info.setdefault("read_errors", {})[r.path] = r.error
     res.files = [r.record for r in ok if r.record is not None]
-    parts = []
-    for r in ok:
-        meas = r.measurement
-        name = Path(r.path).name
-        res.warnings += [f"{name}: {w.message}" + (f" (line {w.line})" if w.line else "")
-                         for w in meas.warnings]
-        if meas.truncated:
-            res.warnings.append(f"{name}: the file ends in an incomplete row (truncated); the "
-                                "complete rows were used")
-        data, dropped = screen(meas.data)   # no inf or absurd value reaches a result
-        res.warnings += [f"{name}: {w}" for w in dropped]
-        parts.append((r, *split(data)))
+    if analysed is None:
+        analysed = [analyse_file(protocol, r) for r in ok]
+    for fa in analysed:
+        res.warnings += fa.warnings
+    parts = [(fa.read, fa.cycling, fa.impedance_rows) for fa in analysed]
     if kind == "auto":
         kind, reason = infer_type([(cyc, imp) for _, cyc, imp in parts])
         res.cell_type = kind
@@ -83,9 +113,9 @@ def analyse_cell(cell: Cell, protocol: Protocol, reads: list[FileRead],
             res.warnings.append("no area in the file and no manifest: values per cm2 assume 1 cm2")
     res.inputs = {"cell": _plain(dataclasses.asdict(cell)),
                   "protocol": _plain({k: v for k, v in protocol.to_dict().items() if k != "path"})}
-    for r, _, imp in parts:
-        if imp is not None:
-            _guard(res, "impedance", lambda: _impedance(protocol, imp, r.measurement.source, res))
+    for fa in analysed:
+        if fa.impedance is not None:
+            _record_impedance(res, fa.impedance)
     cycling_parts = [(r, cyc) for r, cyc, _ in parts if cyc is not None]
     if cycling_parts:
         r, data = max(cycling_parts, key=lambda p: len(p[1]))
@@ -180,8 +210,13 @@ def stated_in_files(cell: Cell, measurements: list[Measurement]) -> tuple[Cell, 
     return dataclasses.replace(cell, area_cm2=1.0 if area is None else area, masses_mg=masses), notes
 
 
-def _impedance(protocol: Protocol, rows: pd.DataFrame, source: str, res: CellResult) -> None:
-    from echem import eis  # scipy and impedance.py are imported where impedance is analysed
+def impedance_of(protocol: Protocol, rows: pd.DataFrame, source: str) -> dict:
+    """The spectra of one file fitted with the protocol's circuit and checked (Kramers-Kronig),
+    as ``{"fits", "table", "circuit", "source", "drt", "over"}``: ``drt`` the distribution of
+    relaxation times of the first spectrum that could be fitted (with that fit; None if none),
+    ``over`` R_SEI, R_ct and the DRT peaks per spectrum where the file has several
+    (``echem.eis.track``; None otherwise)."""
+    from echem import eis  # scipy is imported where impedance is analysed
 
     imp = protocol.impedance
     circuit = imp.circuit if imp else eis.DEFAULT_CIRCUIT
@@ -190,35 +225,50 @@ def _impedance(protocol: Protocol, rows: pd.DataFrame, source: str, res: CellRes
     fits = eis.fit_spectra(rows, circuit, names, kk_threshold=kk_threshold)
     table = eis.fit_table(fits)
     table.insert(0, "file", source)
+    out = {"fits": fits, "table": table, "circuit": circuit, "source": source,
+           "kk_threshold": kk_threshold, "drt": None, "over": None}
+    shown = next((item for item in fits if item.fit is not None), None)
+    if shown is not None:
+        d = eis.drt(shown.fit.frequency_Hz, shown.fit.z)
+        out["drt"] = {"drt": d, "fit": shown.fit, "spectrum": shown.spectrum,
+                      "peaks": eis.assign_peaks(d, shown.fit)}
+    if len(table) > 1:
+        over = eis.track(rows, circuit, names, kk_threshold=kk_threshold)
+        over.insert(0, "file", Path(source).name)
+        out["over"] = over
+    return out
+
+
+def _record_impedance(res: CellResult, item: dict) -> None:
+    """A file's impedance (:func:`impedance_of`) into the cell's result: R0, R_SEI and R_ct from
+    the first spectrum of the cell's first impedance file (the spectrum before cycling in the
+    paper's protocol, Figure 5b); a warning for each poor or failed fit and failed KK check."""
+    from echem.eis import POOR_FIT_REL_RMS
+
+    table, source, kk_threshold = item["table"], item["source"], item["kk_threshold"]
     earlier = res.tables.get("impedance_fits")
     res.tables["impedance_fits"] = table if earlier is None else pd.concat([earlier, table])
-    res.analyses.setdefault("impedance", []).append({"fits": fits, "circuit": circuit, "source": source})
+    res.analyses.setdefault("impedance", []).append(item)
     first = table.iloc[0]
-    if earlier is None:  # the cell's resistances: the first spectrum of its first impedance file
+    if earlier is None:
         for lab, name in (("R0", "R0_ohm"), ("R_SEI", "R_SEI_ohm"), ("R_ct", "R_ct_ohm")):
             if lab in table:
                 res.metrics.append(metrics.value(name, first[lab], first.get(f"{lab}_stderr", np.nan)))
         if "R0" in table:
             res.metrics.append(metrics.value("eis_rel_rms", first["rel_rms"]))
-    shown = next((item for item in fits if item.fit is not None), None)
-    if shown is not None and "drt" not in res.analyses:
-        # the distribution of relaxation times of the spectrum shown, its peaks named by the arcs
-        d = eis.drt(shown.fit.frequency_Hz, shown.fit.z)
-        res.analyses["drt"] = {"drt": d, "fit": shown.fit, "spectrum": shown.spectrum}
-        res.tables["drt_peaks"] = eis.assign_peaks(d, shown.fit)
-    if len(table) > 1:
-        # impedance followed over the test: R_SEI, R_ct and the DRT peaks per spectrum
-        over = eis.track(rows, circuit, names, kk_threshold=kk_threshold)
-        over.insert(0, "file", Path(source).name)
-        res.tables["impedance_over_test"] = over
-        res.analyses["impedance_over_test"] = over
+    if item["drt"] is not None and "drt" not in res.analyses:
+        res.analyses["drt"] = item["drt"]
+        res.tables["drt_peaks"] = item["drt"]["peaks"]
+    if item["over"] is not None and "impedance_over_test" not in res.analyses:
+        res.tables["impedance_over_test"] = item["over"]
+        res.analyses["impedance_over_test"] = item["over"]
     for _, row in table.iterrows():
         tag = f"{Path(source).name}, spectrum {int(row['spectrum'])}"
         if not bool(row["success"]):
             res.warnings.append(f"impedance fit failed or untrustworthy ({tag}): {row['message']}")
-        elif row["rel_rms"] > eis.POOR_FIT_REL_RMS:
+        elif row["rel_rms"] > POOR_FIT_REL_RMS:
             res.warnings.append(f"poor impedance fit ({tag}): relative rms {row['rel_rms']:.3g} "
-                                f"> {eis.POOR_FIT_REL_RMS}")
+                                f"> {POOR_FIT_REL_RMS}")
         if "kk_passed" in row and not bool(row["kk_passed"]):
             lo, hi = row.get("kk_fail_f_min_Hz", np.nan), row.get("kk_fail_f_max_Hz", np.nan)
             band = f", failing from {lo:.3g} to {hi:.3g} Hz" if np.isfinite(lo) and np.isfinite(hi) else ""
@@ -339,13 +389,16 @@ def _guard(res: CellResult, what: str, job: Callable):
     """Run one analysis; a failure becomes a warning on the cell, not a crash of the batch."""
     try:
         return job()
-    except EchemError as exc:
-        res.warnings.append(f"{what} failed: {exc}")
     except Exception as exc:  # an analysis bug must not stop the other analyses and cells
-        last = traceback.extract_tb(exc.__traceback__)[-1]
-        res.warnings.append(f"{what} failed: {type(exc).__name__}: {exc} "
-                            f"({Path(last.filename).name}:{last.lineno})")
+        res.warnings.append(f"{what} failed: {_described(exc)}")
     return None
+
+
+def _described(exc: Exception) -> str:
+    if isinstance(exc, EchemError):
+        return str(exc)
+    last = traceback.extract_tb(exc.__traceback__)[-1]
+    return f"{type(exc).__name__}: {exc} ({Path(last.filename).name}:{last.lineno})"
 
 
 def _plain(x):
