@@ -138,16 +138,12 @@ def read_file(path: str | Path) -> FileRead:
         return FileRead(str(path), error=f"{path}: {exc.strerror or exc}")
 
 
-def read_files(paths, meanwhile: Callable[[], None] | None = None) -> list[FileRead]:
-    """The cell's files, read together in threads (the readers spend most of their time in Arrow
-    and numpy, which release the GIL), in the order given; ``meanwhile()`` runs in this thread
-    while they are read."""
+def read_files(paths) -> list[FileRead]:
+    """Files read together in threads (the readers spend most of their time in Arrow and numpy,
+    which release the GIL), in the order given."""
     paths = list(paths)
     with ThreadPoolExecutor(max_workers=max(1, min(len(paths), 4))) as pool:
-        futures = [pool.submit(read_file, p) for p in paths]
-        if meanwhile is not None:
-            meanwhile()
-        return [f.result() for f in futures]
+        return list(pool.map(read_file, paths))
 
 
 def _read_and_analyse_files(task: CellTask) -> tuple[list[FileRead], list]:
