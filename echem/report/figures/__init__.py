@@ -65,10 +65,16 @@ def cell_figures(res: CellResult) -> list[Figure]:
         from echem.report.figures import cycling
         cyc, mass = a["cycling"], a.get("active_mass_g")
         cycles = a.get("profile_cycles", (1, 30, 50))
+        present = [c for c in cycles if c in set(cyc.cycles["cycle"].tolist())]
+        absent = [c for c in cycles if c not in present]
         out.append(render(cycling.voltage_capacity_figure(a["data"], cycles, active_mass_g=mass,
                                                           cycle_source=cyc.cycle_source,
                                                           title=res.cell_id), "profiles",
-                          f"{res.cell_id}: voltage profiles of cycles {', '.join(map(str, cycles))}"))
+                          f"{res.cell_id}: voltage profiles of cycle"
+                          f"{'s' if len(present) != 1 else ''} {', '.join(map(str, present)) or '(none)'}"
+                          + (f" (cycle{'s' if len(absent) > 1 else ''} {', '.join(map(str, absent))} "
+                             f"not in the data: the test has {int(cyc.cycles['cycle'].max())})"
+                             if absent and len(cyc.cycles) else "")))
         out.append(render(cycling.capacity_figure(cyc.cycles, active_mass_g=mass, title=res.cell_id),
                           "capacity", f"{res.cell_id}: charge and discharge capacity and coulombic "
                           f"efficiency ({cyc.ce_convention_text}) per cycle"))

@@ -12,6 +12,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from echem.cycling import prepare
 from echem.nucleation import NucleationResult
@@ -136,6 +137,7 @@ def capacity_figure(table: pd.DataFrame, *, active_mass_g: float | None = None,
     ax.plot(table["cycle"], table["charge_capacity_mAh"] * scale, "o", mfc="none", ms=4, label="charge")
     ax.plot(table["cycle"], table["discharge_capacity_mAh"] * scale, "o", ms=4, label="discharge")
     ax.set_xlabel("cycle")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))   # cycles are whole numbers
     ax.set_ylabel(SPECIFIC_CAPACITY_LABEL if active_mass_g else "capacity / mAh")
     ax.set_ylim(bottom=0)
     ax2 = ax.twinx()
