@@ -21,6 +21,8 @@ from echem.report.figures.plotting import decimate_minmax
 from echem.results import CellResult
 
 N_POINTS = 1500
+#: cells drawn in one overlay at most (more lines are not readable; the caption says how many)
+MAX_OVERLAY = 8
 
 
 def cell_overview(res: CellResult) -> dict:
@@ -79,6 +81,8 @@ def overview_figures(cells: list[CellResult]) -> list[tuple[Figure, str, str]]:
     cells of a kind at least (one cell's figures are in its own section)."""
     sym = [c for c in cells if c.cell_type == "symmetric" and c.analyses.get("overview")]
     full = [c for c in cells if c.cell_type == "full" and c.analyses.get("overview")]
+    total = {"symmetric": len(sym), "full": len(full)}
+    sym, full = sym[:MAX_OVERLAY], full[:MAX_OVERLAY]
     out = []
     dips = [c for c in sym if "nucleation" in c.analyses["overview"]]
     if len(dips) > 1:
@@ -90,8 +94,8 @@ def overview_figures(cells: list[CellResult]) -> list[tuple[Figure, str, str]]:
         ax.set_ylabel("voltage / mV")
         ax.legend(fontsize=8)
         out.append((fig, "overview_a_nucleation", "(a) Nucleation: the first plating step of the "
-                    f"symmetric cells {_names(dips)}, each with its nucleation overpotential η"))
-    spectra = [c for c in cells if "nyquist" in c.analyses.get("overview", {})]
+                    f"symmetric cells {_names(dips, total['symmetric'])}, each with its nucleation overpotential η"))
+    spectra = [c for c in cells if "nyquist" in c.analyses.get("overview", {})][:MAX_OVERLAY]
     if len(spectra) > 1:
         fig, ax = _figure(6.0, 4.5)
         for k, c in enumerate(spectra):
@@ -117,7 +121,7 @@ def overview_figures(cells: list[CellResult]) -> list[tuple[Figure, str, str]]:
         fig.subplots_adjust(left=0.12, right=0.97, bottom=0.5 / fig.get_figheight() + 0.05,
                             top=0.97, hspace=0.15)
         out.append((fig, "overview_c_voltage", "(c) Voltage vs time of the symmetric cells "
-                    f"{_names(traces)}, one row each"))
+                    f"{_names(traces, total['symmetric'])}, one row each"))
     tables = [c for c in full if "cycle_table" in c.tables]
     if len(tables) > 1:
         fig = Figure(figsize=(6.5, 5.0))
@@ -138,7 +142,7 @@ def overview_figures(cells: list[CellResult]) -> list[tuple[Figure, str, str]]:
         ax.legend(fontsize=8)
         fig.subplots_adjust(left=0.13, right=0.97, bottom=0.1, top=0.97, hspace=0.08)
         out.append((fig, "overview_d_cycling", "(d) Discharge capacity (top) and coulombic "
-                    f"efficiency (bottom) per cycle of the full cells {_names(tables)}"))
+                    f"efficiency (bottom) per cycle of the full cells {_names(tables, total['full'])}"))
     for k, c in enumerate(full if len(full) > 1 else []):
         if "profiles" not in c.analyses["overview"]:
             continue
@@ -167,6 +171,8 @@ def _figure(w: float, h: float):
     return fig, ax
 
 
-def _names(cells: list[CellResult]) -> str:
+def _names(cells: list[CellResult], total: int = 0) -> str:
+    """The cells' ids in words; "the first 8 of 25" where an overlay shows only some."""
     ids = [c.cell_id for c in cells]
-    return ids[0] if len(ids) == 1 else ", ".join(ids[:-1]) + " and " + ids[-1]
+    text = ids[0] if len(ids) == 1 else ", ".join(ids[:-1]) + " and " + ids[-1]
+    return text + (f" (the first {len(ids)} of {total})" if total > len(ids) else "")
