@@ -93,3 +93,23 @@ def test_the_experiment_key_is_never_an_absolute_path(tmp_path):
     folder.mkdir(parents=True)
     assert batch.experiment_key(folder) == "exp-7"
     assert batch.experiment_key(folder, root=tmp_path / "lab") == "2026/exp-7"
+
+
+def test_a_full_cells_alloy_anode_is_held_against_the_recommended_window(tmp_path):
+    # paper: Li4Ag from 8.2 mg Ag + 2.1 mg Li (10.3 mg); the cathode's first discharge, 184 mAh/g
+    # of 6.0 mg NCM811, moves dx = Q / (F n_Ag) of Li in and out of the anode
+    import re
+    text = (SAMPLE / "experiment.toml").read_text()
+    cell = re.search(r'\[\[cell\]\]\nid = "full-Li4Ag".*?(?=\n\[\[cell\]\]|\Z)', text, re.S).group(0)
+    cell = cell.replace("masses = { cathode_active_mg", "masses = { anode_mg = 10.3, cathode_active_mg")
+    folder = tmp_path / "exp"
+    folder.mkdir()
+    shutil.copy(SAMPLE / "full-Li4Ag_cycling.csv", folder)
+    (folder / "experiment.toml").write_text(
+        f'[experiment]\nprotocol_dirs = ["{(ROOT / "protocols").as_posix()}"]\n\n' + cell)
+    check = batch.run(folder).cells[0].analyses["operating_window"]
+    n_ag_mol = 10.3e-3 * 107.8682 / (107.8682 + 4 * 6.94) / 107.8682
+    dx = 184.0 * 6.0e-3 * 3.6 / (96485.33212 * n_ag_mol)
+    assert check.x_discharged == pytest.approx(4.0)
+    assert check.x_charged == pytest.approx(4.0 + dx, rel=0.01)
+    assert "Li4Ag" in check.phases and "within Li4Ag" in check.within

@@ -293,6 +293,29 @@ def _cycling(res: CellResult, kind: str, cell: Cell, protocol: Protocol, data: p
         _guard(res, "cycling analyses", lambda: _full(res, kind, cell, protocol, prepared))
     if kind == "half" and cell.phase is not None:
         _guard(res, "alloy phases", lambda: _phases(res, cell, data, system))
+    if kind == "full" and "cycling" in res.analyses:
+        _guard(res, "operating window", lambda: _window(res, cell, res.analyses["cycling"], system))
+
+
+def _window(res: CellResult, cell: Cell, cyc, system: str) -> None:
+    """A full cell with an alloy anode whose mass the manifest gives (masses.anode_mg): which
+    phases the anode passes through as the cathode's charge of the reference cycle moves in and
+    out, against the paper's recommended windows (Figure 5h; ``echem.phases.operating_window``)."""
+    anode_mg = cell.masses_mg.get("anode_mg")
+    if cell.phase is None or anode_mg is None or not np.isfinite(cyc.reference_capacity_mAh.value):
+        return
+    import dft
+    from dft.voltage import phase_voltages
+    x = float(phase_voltages(system).at[cell.phase, "guest_per_host"])
+    if not np.isfinite(x) or x <= 0:
+        return  # the pure guest (a Li metal anode): no alloy window
+    ps = dft.load(system)
+    m_host, m_guest = ps.molar_mass_g_mol[ps.host], ps.molar_mass_g_mol["Li"]
+    host_mg = anode_mg * m_host / (m_host + x * m_guest)   # the host's share of the alloy's mass
+    check = phases.operating_window(cyc.reference_capacity_mAh.value, host_mass_mg=host_mg,
+                                    anode_phase=cell.phase, system=system)
+    res.info["operating_window"] = check.verdict
+    res.analyses["operating_window"] = check
 
 
 def _phases(res: CellResult, cell: Cell, data: pd.DataFrame, system: str) -> None:

@@ -241,7 +241,8 @@ def _cell_metrics(cell: CellResult) -> str:
 INFO = {"ce_convention": "Coulombic efficiency", "reference_cycle": "Reference cycle",
         "retention_cycle": "Retention cycle", "electrode_role": "Working electrode",
         "polarization_half_cycles": "Polarization over", "coulombic_efficiency": "Coulombic efficiency",
-        "area_source": "Electrode area", "mass_source": "Active mass", "end_phase": "Phase reached"}
+        "area_source": "Electrode area", "mass_source": "Active mass", "end_phase": "Phase reached",
+        "operating_window": "Operating window of the alloy anode (paper, Figure 5h)"}
 
 
 def render(r: ReportData) -> str:
