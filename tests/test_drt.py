@@ -1,6 +1,6 @@
 """echem.eis.drt on spectra of known truth made here (R-RC-RC, R-ZARC-ZARC with alpha 0.8-0.85,
 three arcs two decades apart; 0.3 % noise): each process one peak, tau within 15 %, R within
-10 %, no other peak above 5 % of the polarisation resistance; and the corpus against pyimpspec."""
+10 %, no other peak above 5 % of the polarisation resistance (pyimpspec is compared in benchmarks/run, not here)."""
 from __future__ import annotations
 
 import numpy as np
