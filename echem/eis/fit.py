@@ -242,6 +242,19 @@ class SpectrumFit:
     kk_message: str = ""
 
 
+def circuit_setup(circuit, names, drop_inductive):
+    """(parsed circuit, checked names, drop_inductive) as :func:`fit_spectra` and
+    :func:`echem.eis.track` use them: the default names for the default circuit, and inductive
+    points dropped unless the circuit has an inductor."""
+    c = parse_circuit(circuit)
+    if names is None:
+        names = DEFAULT_NAMES if c.text == DEFAULT_CIRCUIT else {}
+    names = _check_names(c, names)
+    if drop_inductive is None:
+        drop_inductive = not any(e[1] in ("L", "La") for e in c.elements)
+    return c, names, drop_inductive
+
+
 def fit_spectra(data, circuit=DEFAULT_CIRCUIT, names=None, *, drop_inductive=None, f_min_Hz=None,
                 f_max_Hz=None, kk=True, kk_threshold=KK_THRESHOLD) -> list[SpectrumFit]:
     """Fit every spectrum of a Measurement (or DataFrame, or list of :class:`Spectrum`).
@@ -251,12 +264,7 @@ def fit_spectra(data, circuit=DEFAULT_CIRCUIT, names=None, *, drop_inductive=Non
     its own guesses (the better fit wins), and Kramers-Kronig checked (``kk``). A spectrum that
     cannot be fitted gives a :class:`SpectrumFit` without fit, saying why, and the batch goes on.
     """
-    c = parse_circuit(circuit)
-    if names is None:
-        names = DEFAULT_NAMES if c.text == DEFAULT_CIRCUIT else {}
-    names = _check_names(c, names)
-    if drop_inductive is None:
-        drop_inductive = not any(e[1] in ("L", "La") for e in c.elements)
+    c, names, drop_inductive = circuit_setup(circuit, names, drop_inductive)
     specs = data if isinstance(data, list) else spectra(data)
     out = []
     previous = None

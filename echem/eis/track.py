@@ -7,10 +7,9 @@ import math
 
 import pandas as pd
 
-from echem.eis.circuit import parse_circuit
-from echem.eis.defaults import DEFAULT_CIRCUIT, DEFAULT_NAMES, KK_THRESHOLD
+from echem.eis.defaults import DEFAULT_CIRCUIT, KK_THRESHOLD
 from echem.eis.drt import drt
-from echem.eis.fit import _check_names, fit_spectra
+from echem.eis.fit import circuit_setup, fit_spectra
 from echem.eis.spectra import preprocess, spectra
 from echem.errors import FitError
 
@@ -40,12 +39,7 @@ def track(data, circuit=DEFAULT_CIRCUIT, names=None, *, n_peaks=2, kk_threshold=
     The spectra are cleaned and fitted as :func:`fit_spectra` does (each warm-started from the
     previous one); a spectrum that cannot be fitted keeps its row with NaNs and the reason.
     """
-    c = parse_circuit(circuit)
-    if names is None:
-        names = DEFAULT_NAMES if c.text == DEFAULT_CIRCUIT else {}
-    names = _check_names(c, names)
-    if drop_inductive is None:
-        drop_inductive = not any(e[1] in ("L", "La") for e in c.elements)
+    c, names, drop_inductive = circuit_setup(circuit, names, drop_inductive)
     df = getattr(data, "data", data)
     specs = spectra(df)
     fits = fit_spectra(specs, c.text, names, drop_inductive=drop_inductive, f_min_Hz=f_min_Hz,
