@@ -185,15 +185,16 @@ def process_cell(task: CellTask) -> CellResult:
     from echem.report import figures, write
 
     cell = task.cell
+    reads: list[FileRead] = []
     try:
         reads, analysed = _read_and_analyse_files(task)
         res = analyse_cell(cell, task.protocol, reads, task.system, analysed)
-        if task.data_dir is not None:
-            keep_as_bdf(reads, task.data_dir)
     except Exception as exc:  # a bug must cost one cell, not the batch
         res = CellResult(cell.id, cell.type, cell.anode, task.protocol.name)
         res.warnings.append(f"the cell could not be analysed: {_describe(exc)}")
         res.info["unreadable"] = []
+    if task.data_dir is not None:   # an output: a failure to write it is raised
+        keep_as_bdf(reads, task.data_dir)
     data = res.tables.pop("data", None)
     with ThreadPoolExecutor(max_workers=1) as background:
         # the long data table is written (Arrow releases the GIL) while the figures are drawn

@@ -422,7 +422,7 @@ def operating_window(cathode_capacity_mAh: float, *, host_mass_mg: float | None 
     (F n_host) on charge. The phase regions are bounded by the midpoints between neighbouring
     compositions (the paper gives the solid solutions' capacities, not their bounds): a window
     holds if the anode stays in the window's phases and uses no more than its capacity."""
-    from dft.voltage import FARADAY_C_MOL, guest_per_host
+    from dft.voltage import FARADAY_C_MOL
     ps, pv, profile = _dft(system)
     m_host = ps.molar_mass_g_mol[ps.host]
     if x_discharged is None:

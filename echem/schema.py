@@ -56,11 +56,6 @@ class ReadWarning:
         return f"line {self.line}: {self.message}" if self.line is not None else self.message
 
 
-#: the keys a reader may still put into ``meta`` that :class:`Measurement` lifts into its fields
-LIFTED_KEYS = ("source", "format", "instrument", "techniques", "start_time", "warnings",
-               "truncated")
-
-
 @dataclass
 class Measurement:
     """What a reader returns: ``data`` in the common schema, typed fields for what every reader
