@@ -219,7 +219,7 @@ def test_a_first_version_database_is_migrated_on_first_use(tmp_path, capsys):
     path = tmp_path / "old.sqlite"
     make_v1(path)
     with store.open(path) as s:
-        assert s.schema_version() == store.SCHEMA_VERSION == 2
+        assert s.schema_version() == store.SCHEMA_VERSION == 3
         hist = s.history("c-Li4Ag")
         assert list(hist.value) == [72.1, 70.0] and list(hist.experiment) == ["run1", "run1"]
         latest = s.latest().set_index("cell_id")
@@ -231,7 +231,7 @@ def test_a_first_version_database_is_migrated_on_first_use(tmp_path, capsys):
                            metrics=[Metric("capacity_retention_pct", 10.8, "%")],
                            files=[FileRecord("cccc.csv", "c" * 64, 10, "btsda-csv")])
         assert s.ingest("lab/data/run1", "run1", [again], "0.1.0") == 1
-    assert rows(path, "SELECT version FROM schema_version") == [(2,)]
+    assert rows(path, "SELECT version FROM schema_version") == [(3,)]
     assert rows(path, "SELECT key, title FROM experiments ORDER BY id") == [
         ("/lab/data/run1", "run1"), ("lab/data/run1", "run1")]
     assert rows(path, "SELECT COUNT(*) FROM results WHERE uncertainty_kind = '' AND censored = 0 "
@@ -385,3 +385,35 @@ def test_three_processes_into_one_sqlite_file_lose_nothing_and_duplicate_nothing
                           "JOIN cells c ON c.id = r.cell "
                           "JOIN experiments e ON e.id = c.experiment_id WHERE e.key = 'shared'"))
     assert got == {f"{c.cell_id}/{m.name}": m.value for c in cells for m in c.metrics}
+
+
+def test_impedance_over_a_test_is_stored_one_row_per_spectrum(tmp_path, capsys):
+    # the sample cell with PEIS before cycling and after every 15 cycles: R_SEI grows by a known
+    # law (echem.sampledata.truth(what="eis")); the database holds each spectrum's fit
+    import re
+    import shutil
+
+    import pytest
+
+    from echem import batch, sampledata
+    from echem.cli import main
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "sample_data" / "experiment.toml").read_text()
+    cell = re.search(r'\[\[cell\]\]\nid = "sym-Li4Ag-EIS".*?(?=\n\[\[cell\]\]|\Z)', text, re.S).group(0)
+    folder = tmp_path / "exp"
+    folder.mkdir()
+    for name in re.search(r"files = \[(.*?)\]", cell).group(1).replace('"', "").split(", "):
+        shutil.copy(root / "sample_data" / name, folder)
+    (folder / "experiment.toml").write_text(
+        f'[experiment]\nprotocol_dirs = ["{(root / "protocols").as_posix()}"]\n\n' + cell)
+    with store.open(tmp_path / "r.sqlite") as s:
+        result = batch.run(folder, store=s)
+        rows = s.spectra("sym-Li4Ag-EIS")
+    over = result.cells[0].tables["impedance_over_test"]
+    truth = sampledata.truth(what="eis")
+    assert len(rows) == len(over) == len(truth) == 6
+    assert rows["R_SEI_ohm"].tolist() == pytest.approx(over["R_SEI_ohm"].tolist())
+    assert rows["R_SEI_ohm"].tolist() == pytest.approx(truth["R_SEI_ohm"].tolist(), rel=0.03)
+    assert rows["time_s"].is_monotonic_increasing and rows["kk_passed"].notna().all()
+    assert main(["db", "--db", str(tmp_path / "r.sqlite"), "show", "sym-Li4Ag-EIS"]) == 0
+    assert "impedance over the test" in capsys.readouterr().out

@@ -47,7 +47,7 @@ def test_a_report_stores_its_results_in_the_server(postgres_server, tmp_path,  #
                 assert stored[(cell_id, metric)] == pytest.approx(float(row[metric]), rel=1e-9)
                 n_checked += 1
     assert n_checked >= 12
-    assert server_rows(postgres_server, url, "SELECT version FROM schema_version") == [(2,)]
+    assert server_rows(postgres_server, url, "SELECT version FROM schema_version") == [(store.SCHEMA_VERSION,)]
     n_results = server_rows(postgres_server, url, "SELECT COUNT(*) FROM results")[0][0]
     # the same report again: no new row
     capsys.readouterr()

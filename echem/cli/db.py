@@ -17,7 +17,8 @@ def register(sub) -> None:
                         f"(default: $ECHEM_DB or {store.redact(store.default_url())})")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     actions.add_parser("list", help="every cell with its experiment and number of results")
-    show = actions.add_parser("show", help="every result of a cell, newest first")
+    show = actions.add_parser("show", help="every result of a cell, newest first, and its impedance "
+                                           "per spectrum over the test")
     show.add_argument("cell")
     actions.add_parser("compare", help="all cells, grouped by anode phase, against the DFT ranking")
     p.set_defaults(func=run)
@@ -33,6 +34,10 @@ def run(args: argparse.Namespace) -> int:
             if hist.empty:
                 raise _error(s, f"no cell {args.cell!r} in the database")
             print(hist.to_string(index=False))
+            over = s.spectra(args.cell)
+            if len(over):
+                print("\nimpedance over the test (one row per spectrum):")
+                print(over.drop(columns=["experiment", "cell_id"]).to_string(index=False))
         else:
             from echem.compare import compare
             latest = s.latest()

@@ -23,9 +23,11 @@ write lock at the start of their transaction (``BEGIN IMMEDIATE``) and wait for 
 ``timeout_s`` seconds; PostgreSQL serialises schema changes with an advisory lock.
 
 Schema versions: 1 is the first release's SQLite file (``echem/db.py``: ``experiments(name,
-path)``, no uncertainty kind, no schema_version table); 2 is this one. A version 1 file is
-migrated in place on first use (its rows kept; its experiment keys stay the absolute folder
-paths the first version stored).
+path)``, no uncertainty kind, no schema_version table); 2 added result keys and uncertainty
+kinds; 3 (this one) adds ``spectra``: a cell's impedance followed over its test, one row per
+spectrum (``echem.eis.track``: time, cycle, R_SEI, R_ct with their fit SE, relative RMS,
+Kramers-Kronig, the two largest DRT peaks). An older file is migrated in place on first use (its
+rows kept; a version 1 file's experiment keys stay the absolute folder paths it stored).
 """
 from __future__ import annotations
 
@@ -47,7 +49,7 @@ from echem.errors import EchemError
 from echem.store.urls import default_url, redact
 
 #: the schema version this code writes; older versions are migrated on open
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: the key of PostgreSQL's advisory lock held while the schema is created or migrated
 _SCHEMA_LOCK = 0x6563_6865  # "eche"
@@ -110,6 +112,35 @@ results_table = sa.Table(
     sa.Column("provisional", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.UniqueConstraint("cell", "metric", "software_version", "inputs_sha256"),
 )
+
+spectra_table = sa.Table(
+    "spectra", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("cell", sa.Integer, sa.ForeignKey("cells.id"), nullable=False),
+    sa.Column("file", sa.Text, nullable=False),
+    sa.Column("spectrum", sa.Integer, nullable=False),
+    sa.Column("time_s", sa.Double),
+    sa.Column("cycle", sa.Integer),
+    sa.Column("R_SEI_ohm", sa.Double),
+    sa.Column("R_SEI_stderr_ohm", sa.Double),
+    sa.Column("R_ct_ohm", sa.Double),
+    sa.Column("R_ct_stderr_ohm", sa.Double),
+    sa.Column("rel_rms", sa.Double),
+    sa.Column("kk_passed", sa.Boolean),
+    sa.Column("drt_peak1_tau_s", sa.Double),
+    sa.Column("drt_peak1_R_ohm", sa.Double),
+    sa.Column("drt_peak2_tau_s", sa.Double),
+    sa.Column("drt_peak2_R_ohm", sa.Double),
+    sa.Column("software_version", sa.Text, nullable=False),
+    sa.Column("inputs_sha256", sa.Text, nullable=False),
+    sa.Column("provisional", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created", sa.Text, nullable=False),
+    sa.UniqueConstraint("cell", "file", "spectrum", "software_version", "inputs_sha256"),
+)
+#: the columns of ``spectra`` taken from ``echem.eis.track``'s table, as they are named there
+SPECTRUM_COLUMNS = ("time_s", "cycle", "R_SEI_ohm", "R_SEI_stderr_ohm", "R_ct_ohm",
+                    "R_ct_stderr_ohm", "rel_rms", "kk_passed", "drt_peak1_tau_s",
+                    "drt_peak1_R_ohm", "drt_peak2_tau_s", "drt_peak2_R_ohm")
 
 #: version 1 -> 2, in SQLite (version 1 only ever existed as an SQLite file)
 _MIGRATE_1_TO_2 = (
@@ -384,6 +415,16 @@ class Store:
                     stmt = (self._insert(results_table).on_conflict_do_nothing()
                             .returning(results_table.c.id))
                     added += len(conn.execute(stmt, rows).all())
+                over = r.tables.get("impedance_over_test")
+                conn.execute(sa.delete(spectra_table).where(spectra_table.c.cell == cell,
+                                                      spectra_table.c.provisional == sa.true()))
+                if over is not None and len(over):
+                    conn.execute(self._insert(spectra_table).on_conflict_do_nothing(), [
+                        {"cell": cell, "file": str(row.get("file", "")), "spectrum": int(row["spectrum"]),
+                         **{c: _spectrum_value(c, row.get(c)) for c in SPECTRUM_COLUMNS},
+                         "software_version": software_version, "inputs_sha256": fingerprint,
+                         "provisional": bool(provisional), "created": now}
+                        for row in over.to_dict("records")])
         return added
 
     # -- reading ------------------------------------------------------------------------
@@ -415,6 +456,18 @@ class Store:
         hist["n"] = hist["n"].astype("Int64")
         return hist
 
+    def spectra(self, cell_id: str) -> pd.DataFrame:
+        """The impedance over the test of the cells named ``cell_id``, one row per spectrum, as
+        last stored (the cell's current result key and software version)."""
+        e, c, sp = experiments_table, cells_table, spectra_table
+        stmt = (sa.select(e.c.title.label("experiment"), c.c.cell_id, sp.c.file, sp.c.spectrum,
+                          *(sp.c[name] for name in SPECTRUM_COLUMNS), sp.c.provisional)
+                .select_from(sp.join(c, c.c.id == sp.c.cell).join(e, e.c.id == c.c.experiment_id))
+                .where(c.c.cell_id == cell_id, sp.c.inputs_sha256 == c.c.current_inputs_sha256,
+                       sp.c.software_version == c.c.current_software_version)
+                .order_by(e.c.title, sp.c.file, sp.c.spectrum))
+        return self._frame(stmt)
+
     def latest(self) -> pd.DataFrame:
         """One row per cell, one column per metric: the values of the result the cell was last
         stored with (its current result key and software version)."""
@@ -439,6 +492,17 @@ class Store:
 # ------------------------------------------------------------------------------------------
 # keys and values
 # ------------------------------------------------------------------------------------------
+
+def _spectrum_value(column: str, value):
+    """A value of ``echem.eis.track``'s table as the ``spectra`` column stores it (None for NaN)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if column == "kk_passed":
+        return bool(value)
+    if column == "cycle":
+        return int(value)
+    return _float(value)
+
 
 def result_key(result) -> str:
     """The sha256 that, with the metric and software version, identifies a stored result: over
