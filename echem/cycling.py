@@ -587,7 +587,9 @@ class CyclingResult:
       mass / area): the paper's initial discharge capacity.
     - ``reference_coulombic_efficiency``: the reference cycle's CE (a fraction; for cycle 1, the
       first-cycle efficiency).
-    - ``mean_coulombic_efficiency``: mean CE over the complete cycles (a fraction), SD with n.
+    - ``mean_coulombic_efficiency``: mean CE over the complete cycles from the reference cycle on
+      (a fraction), SD with n: cycles before it are formation (e.g. a half cell's first
+      lithiation into the alloy), not cycling.
     - ``fade_pct_per_cycle``: minus the slope of retention (%) against cycle number over the
       complete cycles from the reference to the retention cycle (least squares; fit_se, n).
     - ``n_complete``, ``incomplete_cycles`` (cycle numbers); ``test_duration_h``; ``warnings``;
@@ -800,7 +802,8 @@ def analyse(data: CyclingData, *, cell_type: str = "full", electrode_role: str |
     areal = Estimate(q_ref / area_cm2, "mAh/cm2") if area_cm2 else nan_est("no area given", "mAh/cm2")
     ref_ce = Estimate(float(t.at[ref, "coulombic_efficiency"]))
 
-    ce = table.loc[complete, "coulombic_efficiency"]
+    # cycles before the reference (a formation cycle the protocol names as such) are not averaged
+    ce = table.loc[complete & (table["cycle"].to_numpy() >= ref), "coulombic_efficiency"]
     mean_ce = Estimate.mean_sd(ce)
     lo, hi = CE_LIMITS
     if np.isfinite(mean_ce.value) and not lo <= mean_ce.value <= hi:
