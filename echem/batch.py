@@ -21,7 +21,6 @@ import contextlib
 import multiprocessing
 import os
 import stat
-import traceback
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from typing import Callable
 from echem import metrics
 from echem.analysis.cell import FileRead, analyse_cell
 from echem.analysis.experiment import cross_reference
-from echem.errors import EchemError
+from echem.errors import EchemError, describe
 from echem.io import read
 from echem.manifest import Cell, Experiment, load_manifest, manifest_path
 from echem.protocol import CellBuild, Protocol
@@ -191,7 +190,7 @@ def process_cell(task: CellTask) -> CellResult:
         res = analyse_cell(cell, task.protocol, reads, task.system, analysed)
     except Exception as exc:  # a bug must cost one cell, not the batch
         res = CellResult(cell.id, cell.type, cell.anode, task.protocol.name)
-        res.warnings.append(f"the cell could not be analysed: {_describe(exc)}")
+        res.warnings.append(f"the cell could not be analysed: {describe(exc)}")
         res.info["unreadable"] = []
     if task.data_dir is not None:   # an output: a failure to write it is raised
         keep_as_bdf(reads, task.data_dir)
@@ -207,7 +206,7 @@ def process_cell(task: CellTask) -> CellResult:
             res.figures = figures.cell_figures(res)
             res.analyses["overview"] = figures.cell_overview(res)
         except Exception as exc:
-            res.warnings.append(f"the cell's figures could not be drawn: {_describe(exc)}")
+            res.warnings.append(f"the cell's figures could not be drawn: {describe(exc)}")
         res.analyses.pop("data", None)  # the (prepared) data the figures were drawn from
         if task.out_dir is not None:
             write.write_cell(res, task.out_dir)
@@ -228,12 +227,6 @@ def keep_as_bdf(reads: list[FileRead], data_dir: Path) -> None:
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
             write_bdf(r.measurement, target)
-
-
-def _describe(exc: BaseException) -> str:
-    last = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
-    where = f" ({Path(last.filename).name}:{last.lineno})" if last else ""
-    return f"{type(exc).__name__}: {exc}{where}"
 
 
 def load(folder: str | Path) -> tuple[Experiment, list[str], list[str] | None]:

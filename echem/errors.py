@@ -6,6 +6,7 @@ to do. Readers raise :class:`UnsupportedFileError` for a file they do not know a
 """
 from __future__ import annotations
 
+import traceback
 from pathlib import Path
 
 
@@ -33,3 +34,13 @@ class ProtocolError(EchemError):
 
 class FitError(EchemError):
     """An equivalent-circuit (or other) fit could not be carried out."""
+
+
+def describe(exc: BaseException) -> str:
+    """An error as a cell's warning says it: an EchemError by its message (it names the file and
+    what is wrong); anything else, a bug, with its type and the place it was raised."""
+    if isinstance(exc, EchemError):
+        return str(exc)
+    tb = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else None
+    where = f" ({Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
+    return f"{type(exc).__name__}: {exc}{where}"

@@ -17,3 +17,35 @@ def corpus() -> Path:
     if not CORPUS.is_dir():
         pytest.skip("../shared/corpus is absent")
     return CORPUS
+
+
+def sample_cell(folder: Path, cell_id: str, edit=lambda entry: entry) -> Path:
+    """``folder`` made an experiment of one cell of sample_data/experiment.toml (its entry,
+    changed by ``edit``, and its files copied); the project's protocols are found from there."""
+    import re
+    import shutil
+
+    text = (ROOT / "sample_data" / "experiment.toml").read_text()
+    entry = re.search(rf'\[\[cell\]\]\nid = "{re.escape(cell_id)}".*?(?=\n\[\[cell\]\]|\Z)',
+                      text, re.S).group(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in re.search(r"files = \[(.*?)\]", entry).group(1).replace('"', "").split(", "):
+        shutil.copy(ROOT / "sample_data" / name, folder)
+    (folder / "experiment.toml").write_text(
+        f'[experiment]\nprotocol_dirs = ["{(ROOT / "protocols").as_posix()}"]\n\n' + edit(entry))
+    return folder
+
+
+def one_cell_manifest(files: list[str], cell_id: str = "c1", head: str = "") -> str:
+    """experiment.toml of one Li4Ag symmetric cell (protocol symmetric-li-ag) with ``files``;
+    ``head``: lines of its [experiment] table."""
+    listed = ", ".join(f'"{f}"' for f in files)
+    return (f"[experiment]\n{head}\n" if head else "") + f"""
+[[cell]]
+id = "{cell_id}"
+type = "symmetric"
+anode = "Li4Ag"
+protocol = "symmetric-li-ag"
+area_cm2 = 0.785
+files = [{listed}]
+"""

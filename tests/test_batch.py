@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from conftest import sample_cell
 from echem import batch, metrics, sampledata, store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,18 +99,22 @@ def test_the_experiment_key_is_never_an_absolute_path(tmp_path):
 def test_a_full_cells_alloy_anode_is_held_against_the_recommended_window(tmp_path):
     # paper: Li4Ag from 8.2 mg Ag + 2.1 mg Li (10.3 mg); the cathode's first discharge, 184 mAh/g
     # of 6.0 mg NCM811, moves dx = Q / (F n_Ag) of Li in and out of the anode
-    import re
-    text = (SAMPLE / "experiment.toml").read_text()
-    cell = re.search(r'\[\[cell\]\]\nid = "full-Li4Ag".*?(?=\n\[\[cell\]\]|\Z)', text, re.S).group(0)
-    cell = cell.replace("masses = { cathode_active_mg", "masses = { anode_mg = 10.3, cathode_active_mg")
-    folder = tmp_path / "exp"
-    folder.mkdir()
-    shutil.copy(SAMPLE / "full-Li4Ag_cycling.csv", folder)
-    (folder / "experiment.toml").write_text(
-        f'[experiment]\nprotocol_dirs = ["{(ROOT / "protocols").as_posix()}"]\n\n' + cell)
+    folder = sample_cell(tmp_path / "exp", "full-Li4Ag", lambda entry: entry.replace(
+        "masses = { cathode_active_mg", "masses = { anode_mg = 10.3, cathode_active_mg"))
     check = batch.run(folder).cells[0].analyses["operating_window"]
     n_ag_mol = 10.3e-3 * 107.8682 / (107.8682 + 4 * 6.94) / 107.8682
     dx = 184.0 * 6.0e-3 * 3.6 / (96485.33212 * n_ag_mol)
     assert check.x_discharged == pytest.approx(4.0)
     assert check.x_charged == pytest.approx(4.0 + dx, rel=0.01)
     assert "Li4Ag" in check.phases and "within Li4Ag" in check.within
+
+
+def test_the_console_summary_shows_the_key_numbers_rounded_to_their_uncertainty(serial):
+    from echem.cli.report import console_summary
+    text = console_summary(serial.cells)
+    lines = {line.split()[0]: line for line in text.splitlines() if line.startswith("  ")}
+    assert "12.10 ± 0.04" in lines["sym-Li4Ag"]              # R_SEI (paper, Table S7: 12.10)
+    assert "> 150 h" in lines["sym-Li4Ag"]                   # censored: no failure in the test
+    assert "24.64" in lines["sym-Li"] and "5.9" in lines["sym-Li"]   # Figure 5a, 5c
+    assert "72.1" in lines["full-Li4Ag"] and "10.8" in lines["full-Li"]   # Figure 5d
+    assert max(len(line) for line in text.splitlines()) <= 100   # fits a terminal

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import one_cell_manifest
 from echem import batch
 from echem.cli import main
 from echem.errors import EchemError, ProtocolError
@@ -81,18 +82,8 @@ def test_a_manifest_listing_a_fifo_or_a_device_does_not_hang(tmp_path):
     os.mkfifo(folder / "fifo.csv")
     os.symlink("/dev/zero", folder / "zero.csv")
     # the link leads outside the folder: refused unless the manifest opts in, as here
-    (folder / "experiment.toml").write_text(f"""
-[experiment]
-files_outside = true
-
-[[cell]]
-id = "c1"
-type = "symmetric"
-anode = "Li4Ag"
-protocol = "symmetric-li-ag"
-area_cm2 = 0.785
-files = ["{MPT.name}", "fifo.csv", "zero.csv"]
-""")
+    (folder / "experiment.toml").write_text(
+        one_cell_manifest([MPT.name, "fifo.csv", "zero.csv"], head="files_outside = true"))
     t0 = time.monotonic()
     result = batch.run(folder)
     assert time.monotonic() - t0 < 60
@@ -110,33 +101,18 @@ def test_manifest_files_stay_inside_the_experiment_folder_unless_it_opts_in(tmp_
     outside = _impedance_folder(tmp_path / "elsewhere")
     folder = tmp_path / "exp"
     folder.mkdir()
-    text = f"""
-[[cell]]
-id = "c1"
-type = "symmetric"
-anode = "Li4Ag"
-protocol = "symmetric-li-ag"
-area_cm2 = 0.785
-files = ["../elsewhere/{MPT.name}"]
-"""
-    (folder / "experiment.toml").write_text(text)
+    files = [f"../elsewhere/{MPT.name}"]
+    (folder / "experiment.toml").write_text(one_cell_manifest(files))
     with pytest.raises(ProtocolError, match="outside the experiment folder"):
         load_manifest(folder)
-    (folder / "experiment.toml").write_text("[experiment]\nfiles_outside = true\n" + text)
+    (folder / "experiment.toml").write_text(one_cell_manifest(files, head="files_outside = true"))
     assert load_manifest(folder).cells[0].files[0].resolve() == (outside / MPT.name).resolve()
 
 
 def test_cell_ids_are_neutralised_for_spreadsheets_and_control_characters_refused(tmp_path):
     folder = _impedance_folder(tmp_path / "exp")
-    (folder / "experiment.toml").write_text(f"""
-[[cell]]
-id = "=HYPERLINK(\\"http://x\\")"
-type = "symmetric"
-anode = "Li4Ag"
-protocol = "symmetric-li-ag"
-area_cm2 = 0.785
-files = ["{MPT.name}"]
-""")
+    (folder / "experiment.toml").write_text(
+        one_cell_manifest([MPT.name], cell_id='=HYPERLINK(\\"http://x\\")'))
     batch.run(folder, out=tmp_path / "out")
     with open(tmp_path / "out" / "summary.csv", newline="") as fh:
         ids = [r["cell_id"] for r in csv.DictReader(fh)]

@@ -390,22 +390,12 @@ def test_three_processes_into_one_sqlite_file_lose_nothing_and_duplicate_nothing
 def test_impedance_over_a_test_is_stored_one_row_per_spectrum(tmp_path, capsys):
     # the sample cell with PEIS before cycling and after every 15 cycles: R_SEI grows by a known
     # law (echem.sampledata.truth(what="eis")); the database holds each spectrum's fit
-    import re
-    import shutil
-
     import pytest
 
+    from conftest import sample_cell
     from echem import batch, sampledata
     from echem.cli import main
-    root = Path(__file__).resolve().parents[1]
-    text = (root / "sample_data" / "experiment.toml").read_text()
-    cell = re.search(r'\[\[cell\]\]\nid = "sym-Li4Ag-EIS".*?(?=\n\[\[cell\]\]|\Z)', text, re.S).group(0)
-    folder = tmp_path / "exp"
-    folder.mkdir()
-    for name in re.search(r"files = \[(.*?)\]", cell).group(1).replace('"', "").split(", "):
-        shutil.copy(root / "sample_data" / name, folder)
-    (folder / "experiment.toml").write_text(
-        f'[experiment]\nprotocol_dirs = ["{(root / "protocols").as_posix()}"]\n\n' + cell)
+    folder = sample_cell(tmp_path / "exp", "sym-Li4Ag-EIS")
     with store.open(tmp_path / "r.sqlite") as s:
         result = batch.run(folder, store=s)
         rows = s.spectra("sym-Li4Ag-EIS")

@@ -18,7 +18,6 @@ An analysis that fails becomes a warning on the cell; the others go on.
 from __future__ import annotations
 
 import dataclasses
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -27,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from echem import cycling, metrics, nucleation, phases, symmetric
-from echem.errors import EchemError
+from echem.errors import describe
 from echem.manifest import Cell, check_compliance
 from echem.protocol import Protocol
 from echem.results import CellResult, FileRecord
@@ -76,7 +75,7 @@ def analyse_file(protocol: Protocol, read: FileRead) -> FileAnalysis:
         try:
             out.impedance = impedance_of(protocol, imp, meas.source)
         except Exception as exc:  # a failed fit costs the impedance, not the cell
-            out.warnings.append(f"impedance failed: {_described(exc)}")
+            out.warnings.append(f"impedance failed: {describe(exc)}")
     return out
 
 
@@ -413,15 +412,8 @@ def _guard(res: CellResult, what: str, job: Callable):
     try:
         return job()
     except Exception as exc:  # an analysis bug must not stop the other analyses and cells
-        res.warnings.append(f"{what} failed: {_described(exc)}")
+        res.warnings.append(f"{what} failed: {describe(exc)}")
     return None
-
-
-def _described(exc: Exception) -> str:
-    if isinstance(exc, EchemError):
-        return str(exc)
-    last = traceback.extract_tb(exc.__traceback__)[-1]
-    return f"{type(exc).__name__}: {exc} ({Path(last.filename).name}:{last.lineno})"
 
 
 def _plain(x):

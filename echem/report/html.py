@@ -48,7 +48,6 @@ class ReportData:
     experiment: dict = field(default_factory=dict)        # header fields of experiment.toml
     protocols: dict[str, dict] = field(default_factory=dict)  # protocol name -> flat fields
     cells: list[CellResult] = field(default_factory=list)
-    summary: pd.DataFrame | None = None                   # one row per cell (summary.csv)
     comparison: pd.DataFrame | None = None
     comparison_sentences: list[str] = field(default_factory=list)
     comparison_figures: list[Figure] = field(default_factory=list)

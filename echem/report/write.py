@@ -83,7 +83,6 @@ def report_data(result: ExperimentResult, folder: Path) -> ReportData:
     return ReportData(
         title=f"Lab report: {exp.title}", experiment={k: v for k, v in header.items() if v not in ("", None)},
         protocols=protocols, cells=result.cells,
-        summary=metrics.summary_table(result.cells),
         comparison=None if comp is None else comp.criteria[
             [c for c in COMPARISON_COLUMNS if c in comp.criteria.columns]],
         comparison_sentences=[] if comp is None else list(comp.sentences),
