@@ -46,6 +46,7 @@ class CellTask:
     out_dir: Path | None = None
     system: str = "Li-Ag"   # the DFT alloy system of the experiment
     data_dir: Path | None = None   # keep each file read as Battery Data Format Parquet here
+    figure_style: str = "screen"   # a name in echem.report.figures.style.STYLES
 
 
 class InlineExecutor(Executor):
@@ -203,7 +204,7 @@ def process_cell(task: CellTask) -> CellResult:
             if data is not None:
                 writing = background.submit(write.write_data, data, task.out_dir)
         try:
-            res.figures = figures.cell_figures(res)
+            res.figures = figures.cell_figures(res, task.figure_style)
             res.analyses["overview"] = figures.cell_overview(res)
         except Exception as exc:
             res.warnings.append(f"the cell's figures could not be drawn: {describe(exc)}")
@@ -367,7 +368,7 @@ def run(folder: str | Path, *, out: str | Path | None = None, jobs: int = 1,
         progress: Callable[[int, int, CellResult], None] | None = None,
         root: Path | None = None,
         reuse: Callable[[CellTask], CellResult | None] | None = None,
-        data_dir: Path | None = None) -> ExperimentResult:
+        data_dir: Path | None = None, figure_style: str = "screen") -> ExperimentResult:
     """Process every cell of ``folder``; with ``out``, write its report there (replacing an
     earlier report, whole or not at all); with ``store``, store the results in it.
 
@@ -379,10 +380,15 @@ def run(folder: str | Path, *, out: str | Path | None = None, jobs: int = 1,
     the store). ``reuse(task)``: an earlier result for a cell whose inputs have not changed, with
     its folder put in ``task.out_dir`` (the watcher's), or None to process the cell.
     ``data_dir``: keep every file read as Battery Data Format Parquet there (:func:`keep_as_bdf`).
+    ``figure_style``: "screen" (PNG and SVG for the HTML report) or "paper" (journal column
+    width, 8-pt type, also PDF with the fonts embedded; ``echem.report.figures.style``).
     """
     from echem import __version__
     from echem.report import figures, write
+    from echem.report.figures.style import STYLES
 
+    if figure_style not in STYLES:
+        raise ValueError(f"figure_style must be one of {', '.join(STYLES)}, not {figure_style!r}")
     folder = Path(folder)
     exp, warnings, skipped = load(folder)
     if out is not None:
@@ -392,12 +398,13 @@ def run(folder: str | Path, *, out: str | Path | None = None, jobs: int = 1,
         executor = local_executor(min(jobs or os.cpu_count() or 1, max(len(exp.cells), 1)))
     try:
         if out is None:
-            result = _run(exp, warnings, skipped, executor, progress, None, reuse, data_dir)
+            result = _run(exp, warnings, skipped, executor, progress, None, reuse, data_dir,
+                          figure_style)
         else:
             with write.staged(out) as stage:
                 result = _run(exp, warnings, skipped, executor, progress, stage / "cells", reuse,
-                              data_dir)
-                result.figures = figures.experiment_figures(result)
+                              data_dir, figure_style)
+                result.figures = figures.experiment_figures(result, figure_style)
                 write.write_experiment(result, folder, stage)
     except BaseException:
         if own:  # Ctrl-C, SIGTERM, a failed write: the workers end now, not after their cells
@@ -424,12 +431,13 @@ def check_output(out: Path, folder: Path, exp: Experiment) -> None:
 
 
 def _run(exp: Experiment, warnings: list[str], skipped: list[str] | None, executor: Executor,
-         progress, cells_dir: Path | None, reuse=None, data_dir=None) -> ExperimentResult:
+         progress, cells_dir: Path | None, reuse=None, data_dir=None,
+         figure_style: str = "screen") -> ExperimentResult:
     from echem.report.write import cell_folders
 
     dirs = [None] * len(exp.cells) if cells_dir is None else \
         [cells_dir / name for name in cell_folders(c.id for c in exp.cells)]
-    tasks = [CellTask(c, exp.protocol_for(c), d, exp.dft_system or "Li-Ag", data_dir)
+    tasks = [CellTask(c, exp.protocol_for(c), d, exp.dft_system or "Li-Ag", data_dir, figure_style)
              for c, d in zip(exp.cells, dirs)]
     done = []
 

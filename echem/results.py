@@ -43,12 +43,14 @@ class FileRecord:
 
 @dataclass
 class Figure:
-    """A rendered figure: PNG bytes and SVG text, and a caption."""
+    """A rendered figure: PNG bytes, SVG text, PDF bytes (empty unless its style asks for PDF),
+    and a caption."""
 
     name: str
     caption: str
     png: bytes
     svg: str
+    pdf: bytes = b""
 
 
 @dataclass

@@ -19,20 +19,24 @@ def corpus() -> Path:
     return CORPUS
 
 
-def sample_cell(folder: Path, cell_id: str, edit=lambda entry: entry) -> Path:
-    """``folder`` made an experiment of one cell of sample_data/experiment.toml (its entry,
-    changed by ``edit``, and its files copied); the project's protocols are found from there."""
+def sample_cell(folder: Path, cell_id: str | list[str], edit=lambda entry: entry) -> Path:
+    """``folder`` made an experiment of one cell (or of the cells of a list of ids) of
+    sample_data/experiment.toml (their entries, each changed by ``edit``, and their files
+    copied); the project's protocols are found from there."""
     import re
     import shutil
 
     text = (ROOT / "sample_data" / "experiment.toml").read_text()
-    entry = re.search(rf'\[\[cell\]\]\nid = "{re.escape(cell_id)}".*?(?=\n\[\[cell\]\]|\Z)',
-                      text, re.S).group(0)
+    entries = []
     folder.mkdir(parents=True, exist_ok=True)
-    for name in re.search(r"files = \[(.*?)\]", entry).group(1).replace('"', "").split(", "):
-        shutil.copy(ROOT / "sample_data" / name, folder)
+    for one in [cell_id] if isinstance(cell_id, str) else cell_id:
+        entry = re.search(rf'\[\[cell\]\]\nid = "{re.escape(one)}".*?(?=\n\[\[cell\]\]|\Z)',
+                          text, re.S).group(0)
+        for name in re.search(r"files = \[(.*?)\]", entry).group(1).replace('"', "").split(", "):
+            shutil.copy(ROOT / "sample_data" / name, folder)
+        entries.append(edit(entry).rstrip() + "\n")
     (folder / "experiment.toml").write_text(
-        f'[experiment]\nprotocol_dirs = ["{(ROOT / "protocols").as_posix()}"]\n\n' + edit(entry))
+        f'[experiment]\nprotocol_dirs = ["{(ROOT / "protocols").as_posix()}"]\n\n' + "\n".join(entries))
     return folder
 
 

@@ -29,11 +29,11 @@ def _texts(fig):
     return " | ".join(out)
 
 
-def test_voltage_time_with_nucleation_inset(tmp_path):
+def test_voltage_time_with_the_nucleation_dip_beside_it(tmp_path):
     data = plating_step(eta_mV=6.0, noise_mV=0.1)
     fig = voltage_time_figure(data, overpotential(data))
     assert isinstance(fig, Figure)
-    assert len(fig.axes[0].child_axes) == 1
+    assert len(fig.axes) == 2
     label = _texts(fig)
     value = float(label.split("η = ")[1].split(" mV")[0])
     assert value == pytest.approx(6.0, abs=0.25)

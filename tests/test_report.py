@@ -104,6 +104,7 @@ def test_figures_are_png_images_and_svg_with_their_text_as_text(report):
     assert "specific capacity / mAh g⁻¹" in texts
     with Image.open(d / "impedance.png") as im:
         assert im.format == "PNG" and im.size[0] > 1000
+    assert not list(out.rglob("*.pdf"))   # PDF only in the paper style
 
 
 def test_data_csv_holds_the_records_of_the_instrument_file(report):
@@ -384,3 +385,38 @@ def test_the_sample_report_reads_like_the_paper_in_a_real_browser(report, tmp_pa
         assert value in text
     # the half cells: their phases named against DFT
     assert "Alloy phases of the half cells" in text and "Li9Ag4" in text
+
+
+def test_paper_figures_are_a_journal_column_wide_with_8_pt_type_and_pdf_fonts_embedded(tmp_path):
+    # --figure-style paper: every figure 3.5 in wide (7 in for panels side by side) at 300 dpi,
+    # its texts 5.5-9 pt in the SVG, and a PDF of that size whose fonts are embedded TrueType
+    # (Type 42, as journals ask), not Type 3
+    import xml.etree.ElementTree as ET
+
+    from PIL import Image
+
+    from conftest import sample_cell
+    folder = sample_cell(tmp_path / "in", ["sym-Li", "sym-Li4Ag", "full-Li", "full-Li4Ag"])
+    out = tmp_path / "out"
+    assert main(["report", str(folder), "-o", str(out), "--db", str(tmp_path / "r.sqlite"),
+                 "--figure-style", "paper", "--quiet"]) == 0
+    d = out / "cells" / "sym-Li"
+    assert sorted(p.stem for p in d.glob("*.png")) == ["drt", "impedance", "polarization",
+                                                        "voltage_time"]
+    figures = sorted(out.rglob("*.png"))
+    assert {p.stem for p in figures} >= {"profiles", "capacity", "overview_a_nucleation",
+                                        "overview_b_nyquist", "overview_d_cycling", "comparison"}
+    for png in figures:
+        name = png.with_suffix("")
+        with Image.open(png) as im:
+            assert im.size[0] in (3.5 * 300, 7 * 300), (name, im.size)
+            height_in = im.size[1] / 300
+        sizes = {float(m) for e in ET.parse(f"{name}.svg").iter() if e.tag.endswith("}text")
+                 for m in re.findall(r"font-size: ([\d.]+)px", e.get("style", ""))}
+        assert sizes and min(sizes) >= 5.5 and max(sizes) <= 9, (name, sizes)
+        pdf = Path(f"{name}.pdf").read_bytes()
+        assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
+        (box,) = re.findall(rb"/MediaBox \[ 0 0 ([\d.]+) ([\d.]+) \]", pdf)
+        assert float(box[0]) / 72 == pytest.approx(im.size[0] / 300)
+        assert float(box[1]) / 72 == pytest.approx(height_in, abs=0.01)
+        assert b"/FontFile2" in pdf and b"/Type3" not in pdf

@@ -1,4 +1,5 @@
-"""``echem report DIR [-o OUT] [--jobs N] [--db PATH] [--quiet]``: the lab report of a folder."""
+"""``echem report DIR [-o OUT] [--jobs N] [--db PATH] [--figure-style paper] [--quiet]``: the lab
+report of a folder."""
 from __future__ import annotations
 
 import argparse
@@ -26,6 +27,10 @@ def register(sub) -> None:
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
                    help="run the cells on the Dask cluster whose scheduler listens here "
                         "(e.g. tcp://10.0.0.5:8786); the workers must see the same paths")
+    p.add_argument("--figure-style", choices=("screen", "paper"), default="screen",
+                   help="screen: PNG and SVG for the HTML report (default); paper: journal "
+                        "single-column width (3.5 in; 7 in for multi-panel figures), 8-pt type, "
+                        "PNG at 300 dpi, SVG and PDF with the fonts embedded")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -108,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
             executor = None if args.scheduler is None else \
                 stack.enter_context(batch.cluster_executor(args.scheduler))
             result = batch.run(args.folder, out=args.output, jobs=args.jobs, executor=executor,
-                               store=counting, progress=progress)
+                               store=counting, progress=progress, figure_style=args.figure_style)
     finally:
         results.close()
     added = counting.added

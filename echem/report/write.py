@@ -1,5 +1,6 @@
 """Write a processed experiment to a folder: report.html, summary.csv, comparison.csv and
-``cells/<cell_id>/`` (tidy CSVs and the figures as PNG and SVG). Writes results; computes nothing.
+``cells/<cell_id>/`` (tidy CSVs and the figures as PNG and SVG, and PDF in the paper style).
+Writes results; computes nothing.
 
 The folder is written whole or not at all: everything goes into a staging folder beside it, which
 replaces the old folder only when complete. An existing folder is replaced only when it is an
@@ -222,8 +223,8 @@ def write_data(data: pd.DataFrame, d: Path) -> None:
 
 
 def write_cell(cell: CellResult, d: Path) -> None:
-    """A cell's folder: metrics.csv, a CSV per table, the figures as PNG and SVG, warnings.txt
-    when there are warnings."""
+    """A cell's folder: metrics.csv, a CSV per table, the figures as PNG and SVG (and PDF in the
+    paper style), warnings.txt when there are warnings."""
     d.mkdir(parents=True, exist_ok=True)
     pd.DataFrame([{"metric": m.name, "value": m.value, "stderr": m.stderr, "unit": m.unit,
                    "uncertainty_kind": m.uncertainty_kind, "n": m.n, "censored": m.censored}
@@ -242,12 +243,15 @@ def _write_figures(figures, d: Path) -> None:
     for fig in figures:
         (d / f"{fig.name}.png").write_bytes(fig.png)
         (d / f"{fig.name}.svg").write_text(fig.svg)
+        if fig.pdf:
+            (d / f"{fig.name}.pdf").write_bytes(fig.pdf)
 
 
 def write_experiment(result: ExperimentResult, folder: Path, stage: Path) -> None:
     """The experiment-level outputs (the cells' folders are written as the cells are processed)."""
     names = ["report.html", "summary.csv", "comparison.csv", "cells",
-             *(f"{f.name}.{ext}" for f in result.figures for ext in ("png", "svg"))]
+             *(f"{f.name}.{ext}" for f in result.figures for ext in ("png", "svg", "pdf")
+               if ext != "pdf" or f.pdf)]
     (stage / MARKER).write_text("written by echem report; this folder is replaced on the next run; "
                                 "it holds:\n" + "\n".join(names) + "\n")
     csv_safe(metrics.summary_table(result.cells)).to_csv(stage / "summary.csv", index=False)

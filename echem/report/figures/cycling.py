@@ -17,6 +17,7 @@ from matplotlib.ticker import MaxNLocator
 from echem.cycling import prepare
 from echem.nucleation import NucleationResult
 from echem.report.figures.plotting import decimate_minmax, set_margins_in, text_width_in, ytick_labels_width_in
+from echem.report.figures.style import SCREEN, Style
 from echem.symmetric import FailureResult, PolarizationResult
 
 N_COLUMNS = 2000
@@ -26,34 +27,42 @@ N_COLUMNS = 2000
 SPECIFIC_CAPACITY_LABEL = "specific capacity / mAh g\u207b\u00b9"
 
 
-def _margins(fig: Figure, axes, hgap: float = 0.0, right: float = 0.2, twins=()) -> None:
+def _margins(fig: Figure, axes, hgap: float = 0.0, right: float = 0.2, twins=(),
+             columns=()) -> None:
     """Fixed margins (inches) around one column of ``axes``: room on the left for their widest y
     tick label and the y label (on the right likewise for ``twins``, axes from ``twinx``), a line
-    of tick labels and the x label below, a title above. Cheaper than a layout engine, which
-    measures every label again at every save."""
+    of tick labels and the x label below, a title above; with ``columns`` (the axes of further
+    columns, one each), as much room between the columns as their y labels take. Cheaper than a
+    layout engine, which measures every label again at every save."""
     margins = dict(bottom=0.5, top=0.3, hgap=hgap)
-    set_margins_in(fig, left=0.8, right=right, **margins)  # final heights first: they set the ticks
+    # final heights first: they set the ticks
+    set_margins_in(fig, left=0.8, right=right, wgap=0.8 if columns else 0.0, **margins)
     if twins:
         right = max(ytick_labels_width_in(ax) for ax in twins) + 0.36
+    wgap = max((ytick_labels_width_in(ax) + 0.5 for ax in columns), default=0.0)
     set_margins_in(fig, left=max(ytick_labels_width_in(ax) for ax in axes) + 0.36, right=right,
-                   **margins)
+                   wgap=wgap, **margins)
 
 
 def voltage_time_figure(data: pd.DataFrame, nucleation: NucleationResult | None = None, *,
-                        title: str | None = None) -> Figure:
-    """Voltage (V) vs time (h) with an inset on the nucleation dip of ``nucleation`` (the result
-    of ``echem.nucleation.overpotential``), annotated with eta (paper, Figure 5a); no inset
-    without one. ``data``: the cycling data, or them prepared (``echem.cycling.prepare``)."""
+                        title: str | None = None, style: Style = SCREEN) -> Figure:
+    """Symmetric cell: voltage (mV) vs time (h), and beside it the step of the nucleation dip of
+    ``nucleation`` (the result of ``echem.nucleation.overpotential``; mV vs minutes since the
+    step began) with its plateau, its dip and eta (paper, Figure 5a); its time span is shaded in
+    the left panel. No right panel without a dip. A panel of its own, not an inset: a symmetric
+    cell's trace fills its axes, an inset would cover it. ``data``: the cycling data, or them
+    prepared (``echem.cycling.prepare``)."""
     p = prepare(data)
-    fig = Figure(figsize=(7, 4.5))
-    ax = fig.add_subplot()
-    x, y = decimate_minmax(p.t / 3600.0, p.v, N_COLUMNS)
+    zoom = nucleation is not None and np.isfinite(nucleation.dip_time_s)
+    fig = Figure(figsize=style.size_in(9.5, 4.2) if zoom else style.size_in(7, 4.5))
+    ax, ins = fig.subplots(1, 2, width_ratios=[2.3, 1]) if zoom else (fig.add_subplot(), None)
+    x, y = decimate_minmax(p.t / 3600.0, p.v * 1000.0, N_COLUMNS)
     ax.plot(x, y, lw=0.8, color="C0")
     ax.set_xlabel("time / h")
-    ax.set_ylabel("voltage / V")
+    ax.set_ylabel("voltage / mV")
     if title:
         ax.set_title(title, y=1.0)  # y given: not re-placed from the tick labels at each save
-    if nucleation is not None and np.isfinite(nucleation.dip_time_s):
+    if zoom:
         s = p.steps[p.steps["step"] == nucleation.step].iloc[0]
         a, b = int(s["first_row"]), int(s["last_row"]) + 1
         t0 = p.t[a]
@@ -61,38 +70,35 @@ def voltage_time_figure(data: pd.DataFrame, nucleation: NucleationResult | None 
         m = (p.t >= t0) & (p.t <= t_hi)
         m[:a] = False
         m[b:] = False
-        # put the inset in the half of the axes away from the plateau
-        ylo, yhi = ax.get_ylim()
-        upper = nucleation.plateau_voltage_V < 0.5 * (ylo + yhi)
-        ins = ax.inset_axes([0.52, 0.5 if upper else 0.1, 0.45, 0.38])
-        xi, yi = decimate_minmax((p.t[m] - t0) / 60.0, p.v[m], 600)
+        xi, yi = decimate_minmax((p.t[m] - t0) / 60.0, p.v[m] * 1000.0, 600)
         ins.plot(xi, yi, lw=0.8, color="C0")
-        ins.axhline(nucleation.plateau_voltage_V, color="C2", lw=0.8, ls="--")
-        ins.axhline(nucleation.dip_voltage_V, color="C3", lw=0.8, ls=":")
-        ins.plot([(nucleation.dip_time_s - t0) / 60.0], [nucleation.dip_voltage_V], "o", ms=4, color="C3")
-        lo = min(nucleation.dip_voltage_V, nucleation.plateau_voltage_V)
-        hi = max(nucleation.dip_voltage_V, nucleation.plateau_voltage_V)
-        pad = max(hi - lo, 4 * nucleation.noise_mV / 1000.0, 1e-3) * 1.5
+        ins.axhline(nucleation.plateau_voltage_V * 1000.0, color="C2", lw=0.8, ls="--")
+        ins.axhline(nucleation.dip_voltage_V * 1000.0, color="C3", lw=0.8, ls=":")
+        ins.plot([(nucleation.dip_time_s - t0) / 60.0], [nucleation.dip_voltage_V * 1000.0], "o",
+                 ms=4, color="C3")
+        lo = min(nucleation.dip_voltage_V, nucleation.plateau_voltage_V) * 1000.0
+        hi = max(nucleation.dip_voltage_V, nucleation.plateau_voltage_V) * 1000.0
+        pad = max(hi - lo, 4 * nucleation.noise_mV, 1.0) * 1.5
         ins.set_ylim(lo - pad, hi + pad)
-        ins.set_xlabel("min since step start", fontsize=7)
-        ins.tick_params(labelsize=7)
+        ins.set_xlabel("min since step start")
+        ins.set_ylabel("voltage / mV")
         label = (f"η = {nucleation.eta_mV:.1f} mV" if nucleation.eta_mV > 0
                  else f"η = 0 mV (noise {nucleation.noise_mV:.2g} mV)")
-        ins.set_title(label, fontsize=8, y=1.0)
+        ins.set_title(label, y=1.0)
         ax.axvspan(t0 / 3600.0, t_hi / 3600.0, color="0.85", zorder=0)
-    _margins(fig, [ax])
+    _margins(fig, [ax], columns=[ins] if zoom else [])
     return fig
 
 
 def voltage_capacity_figure(data: pd.DataFrame, cycles: Sequence[int] = (1, 30, 50), *,
                             active_mass_g: float | None = None, cycle_source: str = "file",
-                            title: str | None = None) -> Figure:
+                            title: str | None = None, style: Style = SCREEN) -> Figure:
     """Voltage vs capacity of the chosen cycles (paper, Figure 5e-g: cycles 1, 30, 50), charge
     and discharge branches, capacity counted from the start of each branch (mAh, or mAh/g with
     ``active_mass_g``). Cycles absent from the data are skipped."""
     p = prepare(data, cycle_source)
     s = p.steps
-    fig = Figure(figsize=(6, 4.5))
+    fig = Figure(figsize=style.size_in(6, 4.5))
     ax = fig.add_subplot()
     present = set(s["cycle"].unique().tolist())
     chosen = [c for c in cycles if c in present]
@@ -114,7 +120,7 @@ def voltage_capacity_figure(data: pd.DataFrame, cycles: Sequence[int] = (1, 30, 
     if chosen:
         handles += [ax.plot([], [], color="0.4", ls="-", label="charge")[0],
                     ax.plot([], [], color="0.4", ls="--", label="discharge")[0]]
-        ax.legend(handles=handles, fontsize=8)
+        ax.legend(handles=handles, fontsize="small")
     else:
         ax.text(0.5, 0.5, f"none of cycles {list(cycles)} in the data", ha="center",
                 transform=ax.transAxes)
@@ -127,12 +133,12 @@ def voltage_capacity_figure(data: pd.DataFrame, cycles: Sequence[int] = (1, 30, 
 
 
 def capacity_figure(table: pd.DataFrame, *, active_mass_g: float | None = None,
-                    title: str | None = None) -> Figure:
+                    title: str | None = None, style: Style = SCREEN) -> Figure:
     """Charge and discharge capacity (mAh, or mAh/g with ``active_mass_g``) and coulombic
     efficiency (%) vs cycle (paper, Figure 5d), from a cycle table
     (``echem.cycling.cycle_table``)."""
     scale = 1.0 / active_mass_g if active_mass_g else 1.0
-    fig = Figure(figsize=(6.5, 4.2))
+    fig = Figure(figsize=style.size_in(6.5, 4.2))
     ax = fig.add_subplot()
     ax.plot(table["cycle"], table["charge_capacity_mAh"] * scale, "o", mfc="none", ms=4, label="charge")
     ax.plot(table["cycle"], table["discharge_capacity_mAh"] * scale, "o", ms=4, label="discharge")
@@ -148,7 +154,7 @@ def capacity_figure(table: pd.DataFrame, *, active_mass_g: float | None = None,
     if ce.size:
         ax2.set_ylim(min(0.0, ce.min() - 5), max(110.0, ce.max() + 5))
     lines = ax.get_lines() + ax2.get_lines()
-    ax.legend(lines, [ln.get_label() for ln in lines], fontsize=8, loc="lower left")
+    ax.legend(lines, [ln.get_label() for ln in lines], fontsize="small", loc="lower left")
     if title:
         ax.set_title(title, y=1.0)  # y given: not re-placed from the tick labels at each save
     _margins(fig, [ax], twins=[ax2])
@@ -156,14 +162,16 @@ def capacity_figure(table: pd.DataFrame, *, active_mass_g: float | None = None,
 
 
 def polarization_figure(data: pd.DataFrame, pol: PolarizationResult,
-                        fail: FailureResult | None = None, *, title: str | None = None) -> Figure:
+                        fail: FailureResult | None = None, *, title: str | None = None,
+                        style: Style = SCREEN) -> Figure:
     """Symmetric cell: voltage (mV) vs time (h) above, plateau overpotential per half cycle
     (plating, stripping) of ``pol`` (``echem.symmetric.polarization``) below (paper, Figure 5c),
     with the failure ``fail`` (``echem.symmetric.failure``) marked: a line at its time, its
     evidence window shaded."""
     p = prepare(data)
-    fig = Figure(figsize=(7.5, 5.5))
-    ax, ax2 = fig.subplots(2, 1, sharex=True, height_ratios=[2, 1])
+    fig = Figure(figsize=style.size_in(7.5, 6.0))
+    # the lower panel tall enough for its y label in a column-wide figure
+    ax, ax2 = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
     x, y = decimate_minmax(p.t / 3600.0, p.v * 1000.0, N_COLUMNS)
     ax.plot(x, y, lw=0.6, color="C0")
     ax.set_ylabel("voltage / mV")
@@ -175,7 +183,7 @@ def polarization_figure(data: pd.DataFrame, pol: PolarizationResult,
     ax2.set_ylabel("|plateau| / mV")
     ax2.set_xlabel("time / h")
     if len(h):
-        ax2.legend(fontsize=8)
+        ax2.legend(fontsize="small")
     if fail:
         for a in (ax, ax2):
             a.axvspan(fail.window_start_h, fail.window_end_h, color="C1", alpha=0.2, lw=0)
@@ -185,14 +193,19 @@ def polarization_figure(data: pd.DataFrame, pol: PolarizationResult,
     _margins(fig, [ax, ax2], hgap=0.16)
     if fail:
         label = f"{fail.kind.replace('_', ' ')} at {fail.time_h:.1f} h"
-        ax.annotate(label, (fail.time_h, 1.0), xycoords=("data", "axes fraction"), xytext=(4, -12),
-                    textcoords="offset points", color="C1", fontsize=9)
-        # a label running past the axes gets a wider right margin, as a layout engine gave it
+        # right of the line where the label fits in the axes, else left of it where it fits
+        # there, else right of it with a right margin widened for it, as a layout engine would
         x0, x1 = ax.get_xlim()
         frac = (x1 - fail.time_h) / (x1 - x0)  # share of the axes' width right of the line
+        axes_in = fig.get_figwidth() * ax.get_position().width
+        need_in = text_width_in([label], "medium") + 4 / 72 + 0.08  # text, its 4 pt offset, 0.08 spare
+        left = frac * axes_in < need_in <= (1 - frac) * axes_in
+        ax.annotate(label, (fail.time_h, 1.0), xycoords=("data", "axes fraction"),
+                    xytext=(-4 if left else 4, -12), textcoords="offset points",
+                    ha="right" if left else "left", color="C1", fontsize="medium",
+                    bbox=dict(fc="white", ec="none", alpha=0.8, pad=1))
         free_in = fig.get_figwidth() * (1 - ax.get_position().x0)  # axes' width + right margin
-        need_in = text_width_in([label], 9) + 4 / 72 + 0.08  # text, its 4 pt offset, 0.08 spare
         right_in = (need_in - frac * free_in) / (1 - frac) if frac < 1 else 0.0
-        if right_in > 0.2:
+        if not left and right_in > 0.2:
             _margins(fig, [ax, ax2], hgap=0.16, right=right_in)
     return fig

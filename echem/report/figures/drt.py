@@ -8,8 +8,11 @@ import math
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 
 from echem.eis.drt import DRT, assign_peaks
+from echem.report.figures.plotting import set_margins_in, ytick_labels_width_in
+from echem.report.figures.style import SCREEN, Style
 
 
 def _fmt_f(f_Hz: float) -> str:
@@ -26,30 +29,33 @@ def _reciprocal_2pi(x):
         return 1 / (2 * math.pi * x)
 
 
-def drt_figure(drt: DRT, fit=None, title: str = "", ax=None) -> Figure:
+def drt_figure(drt: DRT, fit=None, title: str = "", ax=None, style: Style = SCREEN) -> Figure:
     """The DRT as a plain matplotlib Figure (no pyplot).
 
     ``fit``: an :class:`echem.eis.EISFit` of the same spectrum; its arcs are matched to the DRT
     peaks by :func:`echem.eis.assign_peaks` and those peaks are labelled with the arc's name, the
-    DRT's area and the fit's resistance. ``ax``: draw into these axes instead of a new figure.
+    DRT's area and the fit's resistance. ``ax``: draw into these axes instead of a new figure
+    (of ``style``).
     """
-    if ax is None:
-        # fixed margins (inches: room for the tick labels and the frequency axis on top), not a
-        # layout engine, which measures every label again at every save
-        fig = Figure(figsize=(6, 4.2))
+    new = ax is None
+    if new:
+        fig = Figure(figsize=style.size_in(6, 4.2))
         ax = fig.add_subplot()
-        fig.subplots_adjust(left=0.7 / 6, right=1 - 0.2 / 6, bottom=0.55 / 4.2,
-                            top=1 - (1.0 if title else 0.7) / 4.2)
+        # fixed margins (inches: room for the tick labels and the frequency axis on top), not a
+        # layout engine, which measures every label again at every save; the left one is set
+        # again below from the tick labels
+        margins = dict(right=0.2, bottom=0.5, top=0.95 if title else 0.65)
+        set_margins_in(fig, left=0.8, **margins)
     else:
         fig = ax.figure
     tau, g, s = drt.tau_s, drt.gamma_ohm, drt.gamma_std_ohm
-    ax.fill_between(tau, np.clip(g - 2 * s, 0, None), g + 2 * s, color="C0", alpha=0.2, lw=0,
-                    label="±2σ (noise)")
-    ax.plot(tau, g, "-", color="C0", lw=1.5,
-            label=f"DRT (λ = {drt.lambda_:.2g}, {drt.method.upper()}; rel. rms {drt.rel_rms:.2%})")
+    # no legend (it covered the peak labels of a column-wide figure): :func:`caption` says what
+    # the band and the grey ends are
+    ax.fill_between(tau, np.clip(g - 2 * s, 0, None), g + 2 * s, color="C0", alpha=0.2, lw=0)
+    ax.plot(tau, g, "-", color="C0", lw=1.5)
     w = 2 * np.pi * drt.frequency_Hz
     ax.axvspan(tau.min(), 1 / w.max(), color="0.93", lw=0)
-    ax.axvspan(1 / w.min(), tau.max(), color="0.93", lw=0, label="outside the measured band")
+    ax.axvspan(1 / w.min(), tau.max(), color="0.93", lw=0)
     peaks = assign_peaks(drt, fit)
     names = {n: (v, e) for n, (v, e) in fit.named.items()} if fit is not None else {}
     for p in peaks.itertuples():
@@ -62,16 +68,31 @@ def drt_figure(drt: DRT, fit=None, title: str = "", ax=None) -> Figure:
                 value, err = names[p.assigned]
                 text += f"\nfit {value:.3g} ± {err:.2g} Ω"
         ax.annotate(text, (p.tau_s, p.gamma_ohm), textcoords="offset points", xytext=(0, 8),
-                    ha="center", va="bottom", fontsize=8, color=color)
+                    ha="center", va="bottom", fontsize="small", color=color)
     ax.set_xscale("log")
     ax.set_xlim(tau.min(), tau.max())
+    # room above the highest point for the peak labels, in inches
+    small_in = FontProperties(size="small").get_size_in_points() / 72
+    lines = 3 if any(p.assigned in names for p in peaks.itertuples()) else 2
+    room_in = lines * 1.2 * small_in + 8 / 72 + 0.1
+    axes_in = ax.get_position().height * fig.get_figheight()
     top = max(float(np.max(g + 2 * s)), 1e-12)
-    ax.set_ylim(0, top * 1.8)   # the peak labels below the legend
+    ax.set_ylim(0, top / max(1 - room_in / axes_in, 0.25))
     ax.set_xlabel("τ / s")
     ax.set_ylabel("γ / Ω")
     sec = ax.secondary_xaxis("top", functions=(_reciprocal_2pi, _reciprocal_2pi))
     sec.set_xlabel("f = 1/(2πτ) / Hz")
-    ax.legend(fontsize=8, loc="upper left")
     if title:
         ax.set_title(title, pad=28)   # above the frequency axis and its label
+    if new:
+        set_margins_in(fig, left=ytick_labels_width_in(ax) + 0.36, **margins)
     return fig
+
+
+def caption(drt: DRT) -> str:
+    """What :func:`drt_figure` draws of ``drt``, in words (it has no legend)."""
+    how = "given" if drt.method == "given" else f"chosen by {drt.method.upper()}"
+    return (f"line: the DRT (regularisation λ = {drt.lambda_:.2g}, {how}; rel. rms of its "
+            f"spectrum {drt.rel_rms:.2%}); shaded: ±2σ noise band; grey: time "
+            "constants outside the measured frequencies; peaks marked with their resistance and "
+            "frequency, those assigned to a fitted arc named")

@@ -17,7 +17,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from echem.report.figures.plotting import decimate_minmax
+from echem.report.figures.plotting import decimate_minmax, set_margins_in, ytick_labels_width_in
+from echem.report.figures.style import SCREEN, Style
 from echem.results import CellResult
 
 N_POINTS = 1500
@@ -76,9 +77,9 @@ def cell_overview(res: CellResult) -> dict:
     return out
 
 
-def overview_figures(cells: list[CellResult]) -> list[tuple[Figure, str, str]]:
-    """(figure, name, caption) of each panel that the cells give data for; an overlay needs two
-    cells of a kind at least (one cell's figures are in its own section)."""
+def overview_figures(cells: list[CellResult], style: Style = SCREEN) -> list[tuple[Figure, str, str]]:
+    """(figure, name, caption) of each panel that the cells give data for, drawn in ``style``; an
+    overlay needs two cells of a kind at least (one cell's figures are in its own section)."""
     sym = [c for c in cells if c.cell_type == "symmetric" and c.analyses.get("overview")]
     full = [c for c in cells if c.cell_type == "full" and c.analyses.get("overview")]
     total = {"symmetric": len(sym), "full": len(full)}
@@ -86,18 +87,19 @@ def overview_figures(cells: list[CellResult]) -> list[tuple[Figure, str, str]]:
     out = []
     dips = [c for c in sym if "nucleation" in c.analyses["overview"]]
     if len(dips) > 1:
-        fig, ax = _figure(6.0, 4.0)
+        fig, ax = _figure(style, 6.0, 4.0)
         for k, c in enumerate(dips):
             x, y, eta = c.analyses["overview"]["nucleation"]
             ax.plot(x, y, lw=1.0, color=f"C{k}", label=f"{c.cell_id} (η = {eta:.1f} mV)")
         ax.set_xlabel("time into the first plating step / min")
         ax.set_ylabel("voltage / mV")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize="small")
+        _margins(fig, [ax])
         out.append((fig, "overview_a_nucleation", "(a) Nucleation: the first plating step of the "
                     f"symmetric cells {_names(dips, total['symmetric'])}, each with its nucleation overpotential η"))
     spectra = [c for c in cells if "nyquist" in c.analyses.get("overview", {})][:MAX_OVERLAY]
     if len(spectra) > 1:
-        fig, ax = _figure(6.0, 4.5)
+        fig, ax = _figure(style, 6.0, 4.5)
         for k, c in enumerate(spectra):
             zr, zi, fr, fi = c.analyses["overview"]["nyquist"]
             ax.plot(zr, zi, "o", ms=3, mfc="none", color=f"C{k}", label=f"{c.cell_id}")
@@ -105,26 +107,27 @@ def overview_figures(cells: list[CellResult]) -> list[tuple[Figure, str, str]]:
         ax.set_xlabel("Z' / Ω")
         ax.set_ylabel("−Z'' / Ω")
         ax.set_aspect("equal", adjustable="datalim")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize="small")
+        _margins(fig, [ax])
         out.append((fig, "overview_b_nyquist", "(b) Nyquist plots (points) with the fitted "
                     f"equivalent circuit (lines) of {_names(spectra)}"))
     traces = [c for c in sym if "voltage" in c.analyses["overview"]]
     if len(traces) > 1:
-        fig = Figure(figsize=(7.0, 1.2 + 1.3 * len(traces)))
+        fig = Figure(figsize=style.size_in(7.0, 1.0 + 1.4 * len(traces)))
         axes = fig.subplots(len(traces), 1, sharex=True, squeeze=False)[:, 0]
         for k, (ax, c) in enumerate(zip(axes, traces)):
             t, v = c.analyses["overview"]["voltage"]
             ax.plot(t, v * 1000.0, lw=0.5, color=f"C{k}")
             ax.set_ylabel("mV")
-            ax.text(0.01, 0.9, c.cell_id, transform=ax.transAxes, fontsize=8, va="top")
+            # the cell's name above its row, not on the trace, which fills the row
+            ax.set_title(c.cell_id, loc="left", fontsize="small", pad=2, y=1.0)
         axes[-1].set_xlabel("time / h")
-        fig.subplots_adjust(left=0.12, right=0.97, bottom=0.5 / fig.get_figheight() + 0.05,
-                            top=0.97, hspace=0.15)
+        _margins(fig, axes, top=0.25, hgap=0.25)
         out.append((fig, "overview_c_voltage", "(c) Voltage vs time of the symmetric cells "
                     f"{_names(traces, total['symmetric'])}, one row each"))
     tables = [c for c in full if "cycle_table" in c.tables]
     if len(tables) > 1:
-        fig = Figure(figsize=(6.5, 5.0))
+        fig = Figure(figsize=style.size_in(6.5, 5.0))
         ax, ax2 = fig.subplots(2, 1, sharex=True, height_ratios=[2, 1])
         specific = all(c.analyses.get("active_mass_g") for c in tables)
         for k, c in enumerate(tables):
@@ -139,8 +142,8 @@ def overview_figures(cells: list[CellResult]) -> list[tuple[Figure, str, str]]:
         ax2.set_ylabel("CE / %")
         ax2.set_xlabel("cycle")
         ax2.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.legend(fontsize=8)
-        fig.subplots_adjust(left=0.13, right=0.97, bottom=0.1, top=0.97, hspace=0.08)
+        ax.legend(fontsize="small")
+        _margins(fig, [ax, ax2], hgap=0.1)
         out.append((fig, "overview_d_cycling", "(d) Discharge capacity (top) and coulombic "
                     f"efficiency (bottom) per cycle of the full cells {_names(tables, total['full'])}"))
     for k, c in enumerate(full if len(full) > 1 else []):
@@ -149,14 +152,15 @@ def overview_figures(cells: list[CellResult]) -> list[tuple[Figure, str, str]]:
         profiles, unit = c.analyses["overview"]["profiles"]
         if not profiles:
             continue
-        fig, ax = _figure(5.0, 4.0)
+        fig, ax = _figure(style, 5.0, 4.0)
         for j, (cycle, branches) in enumerate(sorted(profiles.items())):
             for direction, x, y in branches:
                 ax.plot(x, y, "-" if direction > 0 else "--", lw=1.0, color=f"C{j}",
                         label=f"cycle {cycle}" if direction > 0 or len(branches) == 1 else None)
         ax.set_xlabel(f"capacity / {'mAh g⁻¹' if unit == 'mAh/g' else 'mAh'}")
         ax.set_ylabel("voltage / V")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize="small")
+        _margins(fig, [ax])
         letter = "efg"[k] if k < 3 else "e-g"
         out.append((fig, f"overview_{letter}_profiles_{k + 1}", f"({letter}) {c.cell_id}: voltage "
                     f"profiles of cycles {', '.join(map(str, sorted(profiles)))} (charge solid, "
@@ -164,11 +168,17 @@ def overview_figures(cells: list[CellResult]) -> list[tuple[Figure, str, str]]:
     return out
 
 
-def _figure(w: float, h: float):
-    fig = Figure(figsize=(w, h))
-    ax = fig.add_subplot()
-    fig.subplots_adjust(left=0.8 / w + 0.04, right=0.97, bottom=0.6 / h, top=0.96)
-    return fig, ax
+def _figure(style: Style, w: float, h: float):
+    fig = Figure(figsize=style.size_in(w, h))
+    return fig, fig.add_subplot()
+
+
+def _margins(fig, axes, top: float = 0.15, hgap: float = 0.0) -> None:
+    """Fixed margins (inches) around one column of ``axes``: their widest y tick label and the y
+    label on the left, tick labels and the x label below."""
+    set_margins_in(fig, left=0.8, right=0.15, bottom=0.5, top=top, hgap=hgap)  # heights first
+    set_margins_in(fig, left=max(ytick_labels_width_in(ax) for ax in axes) + 0.36, right=0.15,
+                   bottom=0.5, top=top, hgap=hgap)
 
 
 def _names(cells: list[CellResult], total: int = 0) -> str:

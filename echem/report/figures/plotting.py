@@ -56,12 +56,18 @@ def text_width_in(texts, fontsize) -> float:
 
 
 def ytick_labels_width_in(ax) -> float:
-    """Width (inches) of the widest major tick label the y axis of ``ax`` will show at its present
-    limits (its own locator and formatter), measured without drawing."""
+    """Width (inches) of the widest tick label the y axis of ``ax`` will show at its present
+    limits (its own locators and formatters, minor ticks included: a log axis over less than a
+    decade labels them), measured without drawing."""
     from matplotlib import rcParams
 
     axis = ax.yaxis
-    labels = axis.get_major_formatter().format_ticks(axis.get_majorticklocs())
+    lo, hi = sorted(axis.get_view_interval())
+    labels = []
+    for locs, fmt in ((axis.get_majorticklocs(), axis.get_major_formatter()),
+                      (axis.get_minorticklocs(), axis.get_minor_formatter())):
+        texts = fmt.format_ticks(locs)  # all of them, as the axis formats them
+        labels += [t for x, t in zip(locs, texts) if lo <= x <= hi]
     return text_width_in(labels, rcParams["ytick.labelsize"])
 
 
