@@ -28,7 +28,8 @@ class MetricSpec:
     - ``better``: "lower", "higher" or "" (no direction: a setting or a noise level).
     - ``uncertainty``: what its uncertainty is where it has one (:data:`UNCERTAINTY_KINDS`).
     - ``cell_types``: the cell types it is reported for.
-    - ``summary``: a column of summary.csv; ``stderr_column``: the summary column of its
+    - ``summary``: a column of summary.csv; ``in_report``: a column of the report's summary
+      tables (default: as ``summary``); ``stderr_column``: the summary column of its
       uncertainty, where summary.csv has one; ``n_column``: that of the number of values an SD or
       SE rests on.
     - ``source``: the paper's figure or equation it reproduces, where there is one.
@@ -41,6 +42,7 @@ class MetricSpec:
     uncertainty: str = ""
     cell_types: tuple[str, ...] = CELL_TYPES
     summary: bool = True
+    in_report: bool | None = None
     stderr_column: str | None = None
     n_column: str | None = None
     source: str = ""
@@ -49,6 +51,8 @@ class MetricSpec:
     def __post_init__(self):
         if not self.short:
             object.__setattr__(self, "short", self.label[:1].lower() + self.label[1:])
+        if self.in_report is None:
+            object.__setattr__(self, "in_report", self.summary)
 
     def get(self, result: CellResult) -> Metric | None:
         """This metric of a cell's result (None where the cell does not have it)."""
@@ -80,7 +84,7 @@ metric("polarization_mV", "mV", "Polarization", better="lower", uncertainty="sd"
        cell_types=("symmetric",), stderr_column="polarization_sd_mV", n_column="polarization_n",
        source="Figure 5c")
 metric("hysteresis_mV", "mV", "Voltage hysteresis", better="lower", uncertainty="sd",
-       cell_types=("symmetric",), summary=False)
+       cell_types=("symmetric",), summary=False, in_report=True)   # not in summary.csv of old
 metric("failure_time_h", "h", "Time to failure", better="higher",
        cell_types=("symmetric",), source="Figure 5c")   # censored: the test's duration
 # impedance (paper, Figure 5b and Table S7)
@@ -109,7 +113,7 @@ metric("fade_pct_per_cycle", "%/cycle", "Capacity fade per cycle", better="lower
 metric("x_max", "", "Li per host atom at the end of the first lithiation", cell_types=("half",),
        source="Figure 1a, 5h")
 # every cell with cycling data
-metric("test_duration_h", "h", "Test duration")
+metric("test_duration_h", "h", "Test duration", in_report=False)   # the report: in "> 150 h"
 
 
 def spec(name: str) -> MetricSpec:

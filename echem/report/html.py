@@ -175,9 +175,8 @@ def _summary_tables(cells: list[CellResult]) -> str:
         group = [c for c in cells if c.cell_type == kind]
         if not group:
             continue
-        specs = [s for s in metrics.REGISTRY.values() if kind in s.cell_types
-                 and s.name != "test_duration_h" and any(s.get(c) is not None for c in group)]
-        specs = [s for s in specs if s.summary or s.name in ("hysteresis_mV",)]
+        specs = [s for s in metrics.REGISTRY.values() if kind in s.cell_types and s.in_report
+                 and any(s.get(c) is not None for c in group)]
         head = ["Cell", "Anode"] + [_column_title(s) for s in specs]
         rows = []
         for c in group:
