@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import math
 
+import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 
 from echem.eis.drt import DRT, assign_peaks
+from echem.report.figures.eis import _minor_ticks_if_few_decades, _plain_log_labels
 from echem.report.figures.plotting import set_margins_in, ytick_labels_width_in
 from echem.report.figures.style import SCREEN, Style
 
@@ -82,8 +84,20 @@ def drt_figure(drt: DRT, fit=None, title: str = "", ax=None, style: Style = SCRE
     ax.set_ylabel("γ / Ω")
     sec = ax.secondary_xaxis("top", functions=(_reciprocal_2pi, _reciprocal_2pi))
     sec.set_xlabel("f = 1/(2πτ) / Hz")
+    # as the impedance figure's log axes: no minor ticks over many decades, labels without
+    # mathtext (together they were most of the time this figure took to save)
+    _minor_ticks_if_few_decades(ax.xaxis, tau)
+    _minor_ticks_if_few_decades(sec.xaxis, tau)
+    _plain_log_labels(ax)
+    _plain_log_labels(sec)
     if title:
-        ax.set_title(title, pad=28)   # above the frequency axis and its label
+        # above the frequency axis: its ticks, tick labels and label, in points; y given, so
+        # that it is not placed again from the tick labels at each save
+        rc = matplotlib.rcParams
+        pad_pt = (rc["xtick.major.size"] + rc["xtick.major.pad"] + rc["axes.labelpad"] + 4
+                  + 1.2 * FontProperties(size=rc["xtick.labelsize"]).get_size_in_points()
+                  + 1.2 * FontProperties(size=rc["axes.labelsize"]).get_size_in_points())
+        ax.set_title(title, y=1.0, pad=pad_pt)
     if new:
         set_margins_in(fig, left=ytick_labels_width_in(ax) + 0.36, **margins)
     return fig
