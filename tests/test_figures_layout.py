@@ -227,13 +227,49 @@ def test_drt_figure_fits_its_labels_and_keeps_the_peak_labels_in_the_plot(style)
     fig = drt_figure(eis.drt(f, z), res, title="sym-Li4Ag: DRT", style=style)
     _assert_style_size(fig, style)
     _assert_inside(fig)
+    (ax,) = [a for a in fig.axes if a.texts]
+    assert {t.get_text().split(":")[0] for t in ax.texts} >= {"R_SEI", "R_ct"}
+    _assert_peak_labels_placed(fig)
+
+
+def _assert_peak_labels_placed(fig):
+    """The DRT's peak labels inside the plot and apart from each other."""
     r = _drawn(fig)
     (ax,) = [a for a in fig.axes if a.texts]
     frame = ax.get_window_extent(r)
     labels = [t.get_window_extent(r) for t in ax.texts]
-    assert {t.get_text().split(":")[0] for t in ax.texts} >= {"R_SEI", "R_ct"}
     for box in labels:       # above their peaks, below the top of the plot
-        assert frame.y0 <= box.y0 and box.y1 <= frame.y1, (box, frame)
+        assert frame.x0 - 0.5 <= box.x0 and box.x1 <= frame.x1 + 0.5, (box, frame)
+        assert frame.y0 - 0.5 <= box.y0 and box.y1 <= frame.y1 + 0.5, (box, frame)
+    assert all(_apart(a, b) for i, a in enumerate(labels) for b in labels[i + 1:])
+
+
+@pytest.mark.parametrize("spectrum", [0, 15, 31])
+def test_drt_peak_labels_of_a_real_spectrum_stay_apart_and_inside(spectrum, style):
+    # vsp_peis_with.mpr: a peak at the end of the band beside the R_ct peak; their labels
+    # overlapped and ran past the axes before they were placed
+    from conftest import corpus_files
+    from echem.report.figures.drt import drt_figure
+
+    files = [f for f in corpus_files("biologic", "*.mpr") if f.name == "vsp_peis_with.mpr"]
+    if not files:
+        pytest.skip("corpus absent")
+    import echem
+    from echem.eis import spectra
+    sp = spectra(echem.read(files[0]))[spectrum]
+    res = eis.fit(sp.frequency_Hz, sp.z)
+    fig = drt_figure(eis.drt(sp.frequency_Hz, sp.z), res, title="vsp_peis_with: DRT", style=style)
+    _assert_inside(fig)
+    _assert_peak_labels_placed(fig)
+    # the Nyquist panel's arc labels likewise within their panel's width (an apex beyond the
+    # data lies at the panel's edge)
+    fig = eis_figure(res, title="vsp_peis_with", style=style)
+    _assert_inside(fig)
+    r = _drawn(fig)
+    frame = fig.axes[0].get_window_extent(r)
+    for t in fig.axes[0].texts:
+        box = t.get_window_extent(r)
+        assert frame.x0 - 0.5 <= box.x0 and box.x1 <= frame.x1 + 0.5, (t.get_text(), box, frame)
 
 
 @pytest.mark.parametrize("which", [0, 1])   # the sample half cells: Li4Ag (x = 4), Li9Ag4 (2.25)

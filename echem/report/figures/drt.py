@@ -13,7 +13,7 @@ from matplotlib.font_manager import FontProperties
 
 from echem.eis.drt import DRT, assign_peaks
 from echem.report.figures.eis import _minor_ticks_if_few_decades, _plain_log_labels
-from echem.report.figures.plotting import set_margins_in, ytick_labels_width_in
+from echem.report.figures.plotting import ha_inside, set_margins_in, text_width_in, ytick_labels_width_in
 from echem.report.figures.style import SCREEN, Style
 
 
@@ -41,7 +41,8 @@ def drt_figure(drt: DRT, fit=None, title: str = "", ax=None, style: Style = SCRE
     """
     new = ax is None
     if new:
-        fig = Figure(figsize=style.size_in(6, 4.2))
+        # at least 1.6 in of plot between the axes' labels: room for the peaks' labels
+        fig = Figure(figsize=style.size_in(6, 4.2, min_height_in=3.05))
         ax = fig.add_subplot()
         # fixed margins (inches: room for the tick labels and the frequency axis on top), not a
         # layout engine, which measures every label again at every save; the left one is set
@@ -60,6 +61,7 @@ def drt_figure(drt: DRT, fit=None, title: str = "", ax=None, style: Style = SCRE
     ax.axvspan(1 / w.min(), tau.max(), color="0.93", lw=0)
     peaks = assign_peaks(drt, fit)
     names = {n: (v, e) for n, (v, e) in fit.named.items()} if fit is not None else {}
+    labels = []   # (x as a fraction of the axes' width, peak, text, colour)
     for p in peaks.itertuples():
         color = "C3" if p.assigned else "k"
         ax.plot(p.tau_s, p.gamma_ohm, "v" if p.assigned else "x", color=color, ms=7)
@@ -69,17 +71,27 @@ def drt_figure(drt: DRT, fit=None, title: str = "", ax=None, style: Style = SCRE
             if p.assigned in names:
                 value, err = names[p.assigned]
                 text += f"\nfit {value:.3g} ± {err:.2g} Ω"
-        ax.annotate(text, (p.tau_s, p.gamma_ohm), textcoords="offset points", xytext=(0, 8),
-                    ha="center", va="bottom", fontsize="small", color=color)
+        where = np.log(p.tau_s / tau.min()) / np.log(tau.max() / tau.min())  # the x axis is log
+        labels.append((where, p.gamma_ohm, text, color))
     ax.set_xscale("log")
     ax.set_xlim(tau.min(), tau.max())
-    # room above the highest point for the peak labels, in inches
-    small_in = FontProperties(size="small").get_size_in_points() / 72
-    lines = 3 if any(p.assigned in names for p in peaks.itertuples()) else 2
-    room_in = lines * 1.2 * small_in + 8 / 72 + 0.1
-    axes_in = ax.get_position().height * fig.get_figheight()
+    # the peak labels above their peaks, one raised above another where they would overlap, and
+    # the y axis high enough for the highest: placed in inches, for a y limit found in turns
     top = max(float(np.max(g + 2 * s)), 1e-12)
-    ax.set_ylim(0, top / max(1 - room_in / axes_in, 0.25))
+    width_in = ax.get_position().width * fig.get_figwidth()
+    height_in = ax.get_position().height * fig.get_figheight()
+    line_in = 1.2 * FontProperties(size="small").get_size_in_points() / 72
+    ymax = top * 1.05
+    for _ in range(6):
+        placed, highest = _place(labels, ymax, width_in, height_in, line_in)
+        if highest <= height_in - 0.05 or ymax >= 4 * top:
+            break
+        ymax = min(ymax * highest / (height_in - 0.05) * 1.02, 4 * top)
+    ax.set_ylim(0, ymax)
+    for (where, y, text, color), (ha, lift_in) in zip(labels, placed):
+        ax.annotate(text, (tau.min() * (tau.max() / tau.min()) ** where, y),
+                    textcoords="offset points", xytext=(0, lift_in * 72), ha=ha, va="bottom",
+                    fontsize="small", color=color)
     ax.set_xlabel("τ / s")
     ax.set_ylabel("γ / Ω")
     sec = ax.secondary_xaxis("top", functions=(_reciprocal_2pi, _reciprocal_2pi))
@@ -110,3 +122,35 @@ def caption(drt: DRT) -> str:
             f"spectrum {drt.rel_rms:.2%}); shaded: ±2σ noise band; grey: time "
             "constants outside the measured frequencies; peaks marked with their resistance and "
             "frequency, those assigned to a fitted arc named")
+
+
+def _place(labels, ymax: float, width_in: float, height_in: float, line_in: float):
+    """Where each label of ``labels`` (x as a fraction of the axes' width, y in data units) goes
+    for y limit ``ymax``: its alignment and its lift above its peak (inches), 8 pt above it
+    where it overlaps no label placed before it, centred or else to one side of its peak,
+    raised above the labels it meets otherwise; and the top of the highest label (inches above
+    the axes' bottom)."""
+    boxes, placed = [], []   # (left, right, bottom, top) in inches; (ha, lift)
+    for where, y, text, _color in labels:
+        w = text_width_in([text], "small")
+        h = (text.count("\n") + 1) * line_in
+        x = where * width_in
+        y_in = y / ymax * height_in
+        bottom = y_in + 8 / 72
+
+        def left_of(ha):
+            return {"left": x, "right": x - w}.get(ha, x - w / 2)
+
+        def clash(ha, b):
+            left = left_of(ha)
+            return [box for box in boxes
+                    if left < box[1] and box[0] < left + w and b < box[3] and box[2] < b + h]
+
+        fits = [ha for ha in dict.fromkeys((ha_inside(where), "left", "right"))
+                if 0 <= left_of(ha) and left_of(ha) + w <= width_in and not clash(ha, bottom)]
+        ha = fits[0] if fits else ha_inside(where)
+        while clash(ha, bottom):
+            bottom = max(box[3] for box in clash(ha, bottom)) + 2 / 72
+        boxes.append((left_of(ha), left_of(ha) + w, bottom, bottom + h))
+        placed.append((ha, bottom - y_in))
+    return placed, max((box[3] for box in boxes), default=0.0)

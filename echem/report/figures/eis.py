@@ -11,10 +11,11 @@ import re
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.ticker import LogFormatterSciNotation, NullLocator
 
 from echem.eis import EISFit, KKResult, _arc_blocks, parse_circuit
-from echem.report.figures.plotting import set_margins_in, ytick_labels_width_in
+from echem.report.figures.plotting import ha_inside, set_margins_in, ytick_labels_width_in
 from echem.report.figures.style import SCREEN, Style
 
 
@@ -89,6 +90,7 @@ def nyquist(res: EISFit, ax=None, title=None) -> Figure:
     # the circuit is named in the caption: a legend as wide as the panel covers the arcs
     ax.plot(zd.real, -zd.imag, "-", lw=1.5, label=f"fit (rel. rms {res.rel_rms:.2%})")
     c = parse_circuit(res.circuit)
+    apexes = {}
     for r_i, _etype, _c_i in _arc_blocks(c):
         rn = c.param_names[r_i]
         label = res.names.get(rn, rn)
@@ -97,10 +99,14 @@ def nyquist(res: EISFit, ax=None, title=None) -> Figure:
             continue
         za = res.predict([fc])[0]
         ax.plot(za.real, -za.imag, "kx", ms=8)
-        value, err = res.params[rn], res.stderr[rn]
+        apexes[label] = (za, res.params[rn], res.stderr[rn], fc)
+    # each label above its apex (:func:`_arc_labels_inside` turns it below where the panel's
+    # top is too close), aligned to stay within the panel's width
+    x0, x1 = ax.get_xlim()   # with every apex plotted
+    for label, (za, value, err, fc) in apexes.items():
         ax.annotate(f"{label}\n{value:.3g} ± {err:.2g} Ω\n{_fmt_f(fc)}", (za.real, -za.imag),
-                    textcoords="offset points", xytext=(0, 8), ha="center", va="bottom",
-                    fontsize="small")
+                    textcoords="offset points", xytext=(0, 8), va="bottom", fontsize="small",
+                    ha=ha_inside((za.real - x0) / (x1 - x0)))
     ax.set_aspect("equal", adjustable="datalim")
     ax.set_xlabel("Z' / Ω")
     ax.set_ylabel("-Z'' / Ω")
@@ -188,7 +194,21 @@ def eis_figure(res: EISFit, kk: KKResult | None = None, title=None, style: Style
                              1 - (bottom_in + top_in) / height_in])   # the Bode twin follows
             x_in += panel_in
         a1.apply_aspect()
+    _arc_labels_inside(a1)
     return fig
+
+
+def _arc_labels_inside(ax) -> None:
+    """The arc labels of Nyquist axes ``ax`` (placed and sized) that would run past its top
+    turned below their apex, into the arc."""
+    ax.apply_aspect()
+    line_in = 1.2 * FontProperties(size="small").get_size_in_points() / 72
+    top_px, dpi = ax.get_window_extent().y1, ax.figure.dpi
+    for t in ax.texts:
+        y_px = ax.transData.transform(t.xy)[1]
+        if y_px + (8 / 72 + (t.get_text().count("\n") + 1) * line_in) * dpi > top_px:
+            t.xyann = (t.xyann[0], -8)
+            t.set_verticalalignment("top")
 
 
 def over_test_figure(table, title=None, style: Style = SCREEN) -> Figure:

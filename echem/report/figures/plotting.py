@@ -43,6 +43,13 @@ def decimate_minmax(x, y, n_columns: int = 2000) -> tuple[np.ndarray, np.ndarray
     return x[keep], y[keep]
 
 
+def ha_inside(fraction: float) -> str:
+    """How to align a label centred over a point at ``fraction`` of its axes' width (0 left,
+    1 right) so that it stays inside them: from the point rightwards near the left edge,
+    leftwards near the right edge, centred elsewhere."""
+    return "left" if fraction < 0.15 else "right" if fraction > 0.85 else "center"
+
+
 def text_width_in(texts, fontsize) -> float:
     """Width (inches) of the widest line of ``texts`` in the default font at ``fontsize`` (points, or
     a size name such as "medium"), from the font's metrics: nothing is drawn. 0 for no texts."""

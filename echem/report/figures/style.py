@@ -24,14 +24,16 @@ class Style:
     column_in: float | None = None
     page_in: float | None = None
 
-    def size_in(self, width_in: float, height_in: float) -> tuple[float, float]:
+    def size_in(self, width_in: float, height_in: float,
+                min_height_in: float = 0.0) -> tuple[float, float]:
         """The size (inches) a figure drawn at ``width_in`` x ``height_in`` is given: as drawn,
         or scaled to the column (the page when wider than ``WIDE_IN``), keeping its aspect ratio
-        but no lower than ``MIN_HEIGHT_IN``."""
+        but no lower than ``MIN_HEIGHT_IN`` or the figure's own ``min_height_in`` (room for what
+        it draws at a fixed size in inches: titles, labels)."""
         if self.column_in is None:
             return width_in, height_in
         width = self.page_in if width_in > WIDE_IN else self.column_in
-        return width, max(height_in * width / width_in, MIN_HEIGHT_IN)
+        return width, max(height_in * width / width_in, MIN_HEIGHT_IN, min_height_in)
 
 
 #: figures drawn wider than this (inches) hold panels side by side and take the page width
