@@ -61,7 +61,7 @@ def drt_figure(drt: DRT, fit=None, title: str = "", ax=None, style: Style = SCRE
     ax.axvspan(1 / w.min(), tau.max(), color="0.93", lw=0)
     peaks = assign_peaks(drt, fit)
     names = {n: (v, e) for n, (v, e) in fit.named.items()} if fit is not None else {}
-    labels = []   # (x as a fraction of the axes' width, peak, text, colour)
+    labels = []   # (x as a fraction of the axes' width, tau, gamma, text, colour) per peak
     for p in peaks.itertuples():
         color = "C3" if p.assigned else "k"
         ax.plot(p.tau_s, p.gamma_ohm, "v" if p.assigned else "x", color=color, ms=7)
@@ -72,7 +72,7 @@ def drt_figure(drt: DRT, fit=None, title: str = "", ax=None, style: Style = SCRE
                 value, err = names[p.assigned]
                 text += f"\nfit {value:.3g} ± {err:.2g} Ω"
         where = np.log(p.tau_s / tau.min()) / np.log(tau.max() / tau.min())  # the x axis is log
-        labels.append((where, p.gamma_ohm, text, color))
+        labels.append((where, p.tau_s, p.gamma_ohm, text, color))
     ax.set_xscale("log")
     ax.set_xlim(tau.min(), tau.max())
     # the peak labels above their peaks, one raised above another where they would overlap, and
@@ -88,10 +88,9 @@ def drt_figure(drt: DRT, fit=None, title: str = "", ax=None, style: Style = SCRE
             break
         ymax = min(ymax * highest / (height_in - 0.05) * 1.02, 4 * top)
     ax.set_ylim(0, ymax)
-    for (where, y, text, color), (ha, lift_in) in zip(labels, placed):
-        ax.annotate(text, (tau.min() * (tau.max() / tau.min()) ** where, y),
-                    textcoords="offset points", xytext=(0, lift_in * 72), ha=ha, va="bottom",
-                    fontsize="small", color=color)
+    for (_, x, y, text, color), (ha, lift_in) in zip(labels, placed):
+        ax.annotate(text, (x, y), textcoords="offset points", xytext=(0, lift_in * 72), ha=ha,
+                    va="bottom", fontsize="small", color=color)
     ax.set_xlabel("τ / s")
     ax.set_ylabel("γ / Ω")
     sec = ax.secondary_xaxis("top", functions=(_reciprocal_2pi, _reciprocal_2pi))
@@ -125,13 +124,13 @@ def caption(drt: DRT) -> str:
 
 
 def _place(labels, ymax: float, width_in: float, height_in: float, line_in: float):
-    """Where each label of ``labels`` (x as a fraction of the axes' width, y in data units) goes
-    for y limit ``ymax``: its alignment and its lift above its peak (inches), 8 pt above it
-    where it overlaps no label placed before it, centred or else to one side of its peak,
-    raised above the labels it meets otherwise; and the top of the highest label (inches above
-    the axes' bottom)."""
+    """Where each label of ``labels`` (x as a fraction of the axes' width; x and y in data
+    units) goes for y limit ``ymax``: its alignment and its lift above its peak (inches), 8 pt
+    above it where it overlaps no label placed before it, centred or else to one side of its
+    peak, raised above the labels it meets otherwise; and the top of the highest label (inches
+    above the axes' bottom)."""
     boxes, placed = [], []   # (left, right, bottom, top) in inches; (ha, lift)
-    for where, y, text, _color in labels:
+    for where, _x, y, text, _color in labels:
         w = text_width_in([text], "small")
         h = (text.count("\n") + 1) * line_in
         x = where * width_in
