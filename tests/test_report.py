@@ -420,3 +420,19 @@ def test_paper_figures_are_a_journal_column_wide_with_8_pt_type_and_pdf_fonts_em
         assert float(box[0]) / 72 == pytest.approx(im.size[0] / 300)
         assert float(box[1]) / 72 == pytest.approx(height_in, abs=0.01)
         assert b"/FontFile2" in pdf and b"/Type3" not in pdf
+
+
+def test_the_summary_tables_show_the_metrics_declared_for_the_report(report):
+    # metrics.in_report: the symmetric cells' table has the hysteresis (not a summary.csv column)
+    # and not the test duration (a summary.csv column, shown in the report as "> 150 h")
+    from echem import metrics
+    _, out, _ = report
+    text = (out / "report.html").read_text()
+    start = text.index("<h3>Symmetric cells")
+    heads = re.findall(r"<th>(.*?)</th>", text[start:text.index("</thead>", start)])
+    assert "Voltage hysteresis (mV; ± SD)" in heads
+    assert not [h for h in heads if h.startswith("Test duration")]
+    columns = next(csv.reader(open(out / "summary.csv")))
+    assert "test_duration_h" in columns and "hysteresis_mV" not in columns
+    shown = {s.label for s in metrics.REGISTRY.values() if s.in_report and "symmetric" in s.cell_types}
+    assert {h.split(" (")[0] for h in heads[2:]} <= shown
