@@ -4,9 +4,11 @@
 
 1. makes one :class:`CellTask` per cell and hands each to the executor it is given (serial in
    this process by default; :func:`local_executor` for worker processes; a Dask cluster's
-   ``Client.get_executor()``): one task, :func:`process_cell`, reads one cell's files
+   :func:`cluster_executor`): one task, :func:`process_cell`, reads one cell's files
    (``echem.io.read``), analyses them (``echem.analysis.cell.analyse_cell``, pure), renders its
-   figures (``echem.report.figures``) and writes its folder of the report;
+   figures (``echem.report.figures``) and writes its folder of the report; on a cluster whose
+   workers cannot see this machine's files, the files travel with the task as bytes and the
+   cell's folder comes back in its result (:func:`process_cell`);
 2. cross-references the cells with the DFT ranking (``echem.analysis.experiment``);
 3. writes the report (``echem.report.write``: whole or not at all);
 4. stores the results in the store it is given (none by default: tests and notebooks never write
@@ -17,12 +19,14 @@ processed is an outcome (a warning on its CellResult), not an exception lost in 
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import multiprocessing
 import os
 import stat
+import tempfile
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -47,6 +51,9 @@ class CellTask:
     system: str = "Li-Ag"   # the DFT alloy system of the experiment
     data_dir: Path | None = None   # keep each file read as Battery Data Format Parquet here
     figure_style: str = "screen"   # a name in echem.report.figures.style.STYLES
+    #: the cell's files as bytes, by their path here, for a worker that cannot see them; the
+    #: folders it writes (``out_dir``, ``data_dir``) then come back in ``CellResult.outputs``
+    shipped: dict[str, bytes] | None = None
 
 
 class InlineExecutor(Executor):
@@ -101,28 +108,68 @@ def local_executor(jobs: int | None = None) -> Executor:
     return InlineExecutor() if jobs <= 1 else ProcessExecutor(jobs)
 
 
+class ClusterExecutor(Executor):
+    """The executor of a Dask distributed cluster (``Client.get_executor()``), and whether its
+    workers see this machine's files and folders (:meth:`sees`)."""
+
+    def __init__(self, client):
+        self.client = client
+        self._executor = client.get_executor()
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        return self._executor.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._executor.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+    def sees(self, files: list[tuple[str, int]], folders: list[str]) -> bool:
+        """Whether every worker now in the cluster reads each of ``files`` (path, size in bytes)
+        as a regular file of that size and can write into each of ``folders``: a share mounted
+        at the same path. Asked of the workers themselves (``Client.run``)."""
+        answers = self.client.run(_sees, files, folders)
+        return bool(answers) and all(answers.values())
+
+    def workers(self) -> int:
+        return max(1, len(self.client.scheduler_info().get("workers", {})))
+
+
+def _sees(files: list[tuple[str, int]], folders: list[str]) -> bool:
+    """On a worker: ``ClusterExecutor.sees``."""
+    for path, size in files:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return False
+        if not stat.S_ISREG(st.st_mode) or st.st_size != size or not os.access(path, os.R_OK):
+            return False
+    return all(os.path.isdir(d) and os.access(d, os.W_OK) for d in folders)
+
+
 @contextlib.contextmanager
 def cluster_executor(address: str):
-    """The executor of a Dask distributed cluster whose scheduler listens at ``address``
-    (``dask scheduler`` / ``dask worker``, started by the lab): one task per cell, run by a
-    worker. The workers read the cells' files and write their report folders at the same paths
-    as this machine (a shared folder)."""
+    """A :class:`ClusterExecutor` on the Dask distributed cluster whose scheduler listens at
+    ``address`` (``dask scheduler`` / ``dask worker``, started by the lab): one task per cell,
+    run by a worker. Workers that see the cells' files and the report folder at the same paths
+    as this machine (a shared folder) read and write them there; otherwise the files are sent
+    to them as bytes and what they write comes back (:func:`run` asks them which)."""
     from distributed import Client
     try:
         client = Client(address, timeout="10s")
     except (OSError, TimeoutError) as exc:
         raise EchemError(f"no Dask scheduler answers at {address}: {exc}") from exc
     try:
-        yield client.get_executor()
+        yield ClusterExecutor(client)
     finally:
         client.close()
 
 
-def read_file(path: str | Path) -> FileRead:
+def read_file(path: str | Path, shown_as: str | None = None) -> FileRead:
     """One input file: its Measurement and the record of its bytes (sha256 computed by a thread
     of its own while the reader parses), or the reason it could not be read. Only regular files
-    are opened, so that neither the reader nor the hash can wait on a pipe or a device."""
+    are opened, so that neither the reader nor the hash can wait on a pipe or a device.
+    ``shown_as``: the path to record instead of ``path`` (a copy read on a worker)."""
     path = Path(path)
+    name = str(path) if shown_as is None else shown_as
     try:
         st = os.stat(path)
         if not stat.S_ISREG(st.st_mode):
@@ -130,12 +177,13 @@ def read_file(path: str | Path) -> FileRead:
         with ThreadPoolExecutor(max_workers=1) as hashing:
             digest = hashing.submit(sha256_file, path)
             meas = read(path)
-            record = FileRecord(str(path), digest.result(), st.st_size, meas.format)
-        return FileRead(str(path), record, meas)
+            record = FileRecord(name, digest.result(), st.st_size, meas.format)
+        meas.source = name
+        return FileRead(name, record, meas)
     except EchemError as exc:
-        return FileRead(str(path), error=str(exc))
+        return FileRead(name, error=str(exc).replace(str(path), name))
     except OSError as exc:
-        return FileRead(str(path), error=f"{path}: {exc.strerror or exc}")
+        return FileRead(name, error=f"{name}: {exc.strerror or exc}")
 
 
 def read_files(paths) -> list[FileRead]:
@@ -146,19 +194,20 @@ def read_files(paths) -> list[FileRead]:
         return list(pool.map(read_file, paths))
 
 
-def _read_and_analyse_files(task: CellTask) -> tuple[list[FileRead], list]:
+def _read_and_analyse_files(task: CellTask, copies: dict[str, Path]) -> tuple[list[FileRead], list]:
     """The cell's files read together in threads, each analysed by itself
     (``analysis.cell.analyse_file``: an impedance file is fitted) as soon as it is read, while
-    the others are still being read; the analysis modules are imported meanwhile too."""
+    the others are still being read; the analysis modules are imported meanwhile too.
+    ``copies``: a local copy to read for a file's path (shipped files), recorded as that path."""
     from concurrent.futures import as_completed
 
     from echem.analysis.cell import analyse_file
 
-    paths = list(task.cell.files)
+    paths = [str(p) for p in task.cell.files]
     reads: list[FileRead | None] = [None] * len(paths)
     analysed: list = [None] * len(paths)
     with ThreadPoolExecutor(max_workers=max(1, min(len(paths), 4))) as pool:
-        futures = {pool.submit(read_file, p): i for i, p in enumerate(paths)}
+        futures = {pool.submit(read_file, copies.get(p, p), p): i for i, p in enumerate(paths)}
         _load_analysis_modules()
         for future in as_completed(futures):
             i = futures[future]
@@ -181,13 +230,62 @@ def process_cell(task: CellTask) -> CellResult:
     """The executor's task: read, analyse, render and (with ``out_dir``) write one cell. Returns
     its CellResult without the long data table, so that it is small to send between processes.
     A failure of reading, analysing or drawing is a warning on the result; a failure to write
-    the report (disk full) is raised, since the report must be whole or not at all."""
+    the report (disk full) is raised, since the report must be whole or not at all.
+
+    With ``task.shipped`` (a worker that cannot see the files): the files are written into a
+    temporary folder and read from there (recorded under their own paths), the cell's folders
+    are written there too and come back as bytes in ``CellResult.outputs``, by "out/..." and
+    "data/..." relative to ``out_dir`` and ``data_dir`` (:func:`write_outputs`)."""
+    if task.shipped is None:
+        return _process(task, {})
+    with tempfile.TemporaryDirectory(prefix="echem-cell-") as tmp:
+        tmp = Path(tmp)
+        copies = {}
+        for i, (path, content) in enumerate(task.shipped.items()):
+            copy = tmp / "in" / str(i) / Path(path).name
+            copy.parent.mkdir(parents=True)
+            copy.write_bytes(content)
+            copies[path] = copy
+        for path in map(str, task.cell.files):   # not here either: never read the worker's
+            copies.setdefault(path, tmp / "absent" / Path(path).name)
+        here = {"out": tmp / "out", "data": tmp / "data"}
+        res = _process(replace(task, shipped=None,
+                               out_dir=None if task.out_dir is None else here["out"],
+                               data_dir=None if task.data_dir is None else here["data"]), copies)
+        res.outputs = {f"{kind}/{f.relative_to(folder).as_posix()}": f.read_bytes()
+                       for kind, folder in here.items() for f in sorted(folder.rglob("*"))
+                       if f.is_file()}
+    return res
+
+
+def write_outputs(cell: Future, task: CellTask) -> None:
+    """Once the cell of ``task`` is done (the future ``cell``; its error is raised here): write
+    what its worker, which could not see the report folder, wrote (``CellResult.outputs``, from
+    :func:`process_cell`) into ``task.out_dir`` and ``task.data_dir``, and drop the bytes from
+    the result. A data file is written whole or not at all and never over one already there."""
+    res = cell.result()
+    for key, content in res.outputs.items():
+        kind, _, rel = key.partition("/")
+        base = {"out": task.out_dir, "data": task.data_dir}.get(kind)
+        if base is None or ".." in Path(rel).parts or Path(rel).is_absolute():
+            raise EchemError(f"a worker returned a file outside the report: {key}")
+        target = Path(base) / rel
+        if kind == "data" and target.exists():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.partial")
+        partial.write_bytes(content)
+        os.replace(partial, target)
+    res.outputs = {}
+
+
+def _process(task: CellTask, copies: dict[str, Path]) -> CellResult:
     from echem.report import figures, write
 
     cell = task.cell
     reads: list[FileRead] = []
     try:
-        reads, analysed = _read_and_analyse_files(task)
+        reads, analysed = _read_and_analyse_files(task, copies)
         res = analyse_cell(cell, task.protocol, reads, task.system, analysed)
     except Exception as exc:  # a bug must cost one cell, not the batch
         res = CellResult(cell.id, cell.type, cell.anode, task.protocol.name)
@@ -430,6 +528,34 @@ def check_output(out: Path, folder: Path, exp: Experiment) -> None:
                              "so it must not hold any input. Choose another output folder (-o)", out)
 
 
+def _must_ship(executor: Executor, exp: Experiment, folders: list[Path]) -> bool:
+    """Whether the cells' files must be sent to the executor's workers as bytes: a cluster
+    whose workers do not all see the files (and can write into ``folders``) where this machine
+    does."""
+    if not isinstance(executor, ClusterExecutor):
+        return False
+    files = []
+    for cell in exp.cells:
+        for f in cell.files:
+            with contextlib.suppress(OSError):
+                files.append((str(f), os.stat(f).st_size))
+    for d in folders:
+        d.mkdir(parents=True, exist_ok=True)
+    return not executor.sees(files, [str(d) for d in folders])
+
+
+def _with_files(task: CellTask) -> CellTask:
+    """``task`` with its files' bytes (those this machine can read as regular files; the others
+    are reported unreadable on the worker, as here)."""
+    shipped = {}
+    for f in map(str, task.cell.files):
+        with contextlib.suppress(OSError):
+            if stat.S_ISREG(os.stat(f).st_mode):
+                with open(f, "rb") as fh:
+                    shipped[f] = fh.read()
+    return replace(task, shipped=shipped)
+
+
 def _run(exp: Experiment, warnings: list[str], skipped: list[str] | None, executor: Executor,
          progress, cells_dir: Path | None, reuse=None, data_dir=None,
          figure_style: str = "screen") -> ExperimentResult:
@@ -439,6 +565,7 @@ def _run(exp: Experiment, warnings: list[str], skipped: list[str] | None, execut
         [cells_dir / name for name in cell_folders(c.id for c in exp.cells)]
     tasks = [CellTask(c, exp.protocol_for(c), d, exp.dft_system or "Li-Ag", data_dir, figure_style)
              for c, d in zip(exp.cells, dirs)]
+    ship = _must_ship(executor, exp, [d for d in (cells_dir, data_dir) if d is not None])
     done = []
 
     def report(future: Future) -> None:
@@ -446,6 +573,9 @@ def _run(exp: Experiment, warnings: list[str], skipped: list[str] | None, execut
         if progress and not future.exception():
             progress(len(done), len(tasks), future.result())
 
+    # shipped files travel with their task: a few cells' worth in flight at a time, each
+    # written back here as it comes, oldest first
+    unwritten: collections.deque = collections.deque()
     futures = []
     try:
         for task in tasks:
@@ -453,9 +583,16 @@ def _run(exp: Experiment, warnings: list[str], skipped: list[str] | None, execut
             if earlier is not None:
                 futures.append(Future())
                 futures[-1].set_result(earlier)
+            elif ship:
+                while len(unwritten) >= 2 * executor.workers():
+                    write_outputs(*unwritten.popleft())
+                futures.append(executor.submit(process_cell, _with_files(task)))
+                unwritten.append((futures[-1], task))
             else:
                 futures.append(executor.submit(process_cell, task))
             futures[-1].add_done_callback(report)
+        while unwritten:
+            write_outputs(*unwritten.popleft())
         cells = [f.result() for f in futures]  # in the manifest's order
     except BaseException:
         for f in futures:

@@ -73,6 +73,9 @@ class CellResult:
     #: the analyses' own result objects (nucleation, polarization, failure, impedance fits, ...),
     #: by name, for the figures to draw: the report renders these and computes nothing
     analyses: dict = field(default_factory=dict)
+    #: files written by a worker that could not see the report folder, as bytes, by where they
+    #: go (``echem.batch.process_cell``); empty once the orchestrator has written them
+    outputs: dict[str, bytes] = field(default_factory=dict)
 
     def metric(self, name: str) -> Metric | None:
         return next((m for m in self.metrics if m.name == name), None)

@@ -1,5 +1,6 @@
 """Lab scale with real components on loopback: the cells of a report run on a real Dask
-scheduler with two worker processes and give the local run's summary; `echem watch` processes a
+scheduler with two worker processes and give the local run's summary, also on a worker that
+cannot see the files (the files sent as bytes); `echem watch` processes a
 folder that receives its files in two batches, equals a one-shot report, and stops on SIGTERM."""
 import os
 import shutil
@@ -83,6 +84,11 @@ def _has_distributed() -> bool:
 
 
 def test_a_two_worker_cluster_gives_the_local_summary(folder, cluster, tmp_path):
+    from echem import batch
+    with batch.cluster_executor(cluster) as ex:   # the workers see the files: read in place
+        assert ex.sees([(str(folder / n), (folder / n).stat().st_size) for n in FILES],
+                       [str(tmp_path)])
+        assert not ex.sees([(str(folder / FILES[0]), 1)], [])   # not the same file
     local, remote = tmp_path / "local", tmp_path / "cluster"
     assert main(["report", str(folder), "-o", str(local), "--db", str(tmp_path / "l.sqlite"),
                  "--jobs", "1", "--quiet"]) == 0
@@ -92,6 +98,82 @@ def test_a_two_worker_cluster_gives_the_local_summary(folder, cluster, tmp_path)
     for cell in ("sym-Li_cycling", "full-Li_cycling"):
         assert (remote / "cells" / cell / "data.csv").stat().st_size == \
             (local / "cells" / cell / "data.csv").stat().st_size
+
+
+def _can_hide(folder: Path) -> bool:
+    """Whether a process can be given its own view of ``folder`` (an empty tmpfs over it, in a
+    mount namespace of its own: ``unshare``), as a cluster node that does not mount the share."""
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(["unshare", "--mount", "sh", "-c", f"mount -t tmpfs none '{folder}'"],
+                           capture_output=True)
+    return probe.returncode == 0
+
+
+@pytest.fixture
+def blind_cluster(tmp_path):
+    """A scheduler and one worker process that does not see ``tmp_path / "share"`` (an empty
+    tmpfs over it in the worker's mount namespace): the files and the report folder there are
+    out of its reach, as on a node that does not mount the lab's share."""
+    share = tmp_path / "share"
+    share.mkdir()
+    if not _can_hide(share):
+        pytest.skip("no mount namespace here (unshare --mount needs root or user namespaces)")
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    (tmp_path / "worker").mkdir()
+    common = dict(cwd=tmp_path / "worker", env=_env(), stdout=subprocess.DEVNULL,
+                  stderr=subprocess.DEVNULL)
+    worker = (f"mount -t tmpfs none '{share}' && exec '{sys.executable}' -m "
+              f"distributed.cli.dask_worker {address} --nthreads 1 --no-dashboard --no-nanny "
+              f"--local-directory '{tmp_path / 'worker'}'")
+    procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host",
+                               "127.0.0.1", "--port", str(port), "--no-dashboard"], **common),
+             subprocess.Popen(["unshare", "--mount", "sh", "-c", worker], **common)]
+    try:
+        from distributed import Client
+        with Client(address, timeout="60s") as client:
+            client.wait_for_workers(1, timeout=120)
+        yield address, share
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def test_a_worker_that_cannot_see_the_share_gets_the_files_as_bytes(blind_cluster, tmp_path):
+    # the report equals the local one, CSV for CSV, with the files recorded at their own paths
+    # and the kept Battery Data Format files written here: the worker read copies and sent back
+    # what it wrote
+    from echem import batch
+    address, share = blind_cluster
+    exp = share / "exp"
+    exp.mkdir()
+    for name in FILES:
+        shutil.copy(SAMPLE / name, exp)
+    local = batch.run(exp, out=share / "local", data_dir=share / "bdf-local")
+    with batch.cluster_executor(address) as cluster:
+        files = [(str(exp / n), (exp / n).stat().st_size) for n in FILES]
+        assert not cluster.sees(files, [str(share)])          # the worker is blind to the share
+        remote = batch.run(exp, out=share / "cluster", executor=cluster, data_dir=share / "bdf")
+    pd.testing.assert_frame_equal(_summary(share / "local" / "summary.csv"),
+                                  _summary(share / "cluster" / "summary.csv"))
+    for csv in sorted((share / "local" / "cells").rglob("*.csv")):
+        twin = share / "cluster" / csv.relative_to(share / "local")
+        assert twin.read_bytes() == csv.read_bytes(), twin
+    figures = {p.relative_to(share / "local") for p in (share / "local").rglob("*.png")}
+    assert figures and figures == {p.relative_to(share / "cluster")
+                                   for p in (share / "cluster").rglob("*.png")}
+    assert sorted(p.name for p in (share / "bdf").iterdir()) == \
+        sorted(p.name for p in (share / "bdf-local").iterdir())
+    assert [[f.path for f in c.files] for c in remote.cells] == \
+        [[f.path for f in c.files] for c in local.cells]
+    assert all(str(exp) in f.path for c in remote.cells for f in c.files)
+    assert all(not c.outputs for c in remote.cells)
 
 
 def test_an_absent_scheduler_is_a_clean_error(folder, tmp_path, capsys):

@@ -26,7 +26,8 @@ def register(sub) -> None:
                         f"(default: $ECHEM_DB or {store.redact(store.default_url())})")
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
                    help="run the cells on the Dask cluster whose scheduler listens here "
-                        "(e.g. tcp://10.0.0.5:8786); the workers must see the same paths")
+                        "(e.g. tcp://10.0.0.5:8786); workers that do not see this machine's files at "
+                        "the same paths are sent them as bytes")
     p.add_argument("--figure-style", choices=("screen", "paper"), default="screen",
                    help="screen: PNG and SVG for the HTML report (default); paper: journal "
                         "single-column width (3.5 in; 7 in for multi-panel figures), 8-pt type, "
