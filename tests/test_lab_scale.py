@@ -2,6 +2,7 @@
 scheduler with two worker processes and give the local run's summary, also on a worker that
 cannot see the files (the files sent as bytes); `echem watch` processes a
 folder that receives its files in two batches, equals a one-shot report, and stops on SIGTERM."""
+import contextlib
 import os
 import shutil
 import signal
@@ -47,23 +48,20 @@ def folder(tmp_path):
     return d
 
 
-@pytest.fixture
-def cluster(tmp_path):
-    if shutil.which("dask") is None and not _has_distributed():
-        pytest.skip("dask.distributed is not installed")
+@contextlib.contextmanager
+def _cluster(cwd: Path, workers):
+    """A Dask scheduler on a free loopback port and one worker process per item of ``workers``
+    (each a function of the scheduler's address giving the worker's command); its address."""
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
-    common = dict(cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    common = dict(cwd=cwd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host",
                                "127.0.0.1", "--port", str(port), "--no-dashboard"], **common)]
-    for _ in range(2):   # two worker processes
-        procs.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address,
-                                       "--nthreads", "1", "--no-dashboard", "--no-nanny",
-                                       "--local-directory", str(tmp_path)], **common))
+    procs += [subprocess.Popen(command(address), **common) for command in workers]
     try:
         from distributed import Client
         with Client(address, timeout="60s") as client:
-            client.wait_for_workers(2, timeout=120)
+            client.wait_for_workers(len(workers), timeout=120)
         yield address
     finally:
         for p in procs:
@@ -73,6 +71,19 @@ def cluster(tmp_path):
                 p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+def _worker(address: str, local: Path) -> list[str]:
+    return [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
+            "--no-dashboard", "--no-nanny", "--local-directory", str(local)]
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    if shutil.which("dask") is None and not _has_distributed():
+        pytest.skip("dask.distributed is not installed")
+    with _cluster(tmp_path, [lambda a: _worker(a, tmp_path)] * 2) as address:   # two workers
+        yield address
 
 
 def _has_distributed() -> bool:
@@ -117,32 +128,19 @@ def blind_cluster(tmp_path):
     out of its reach, as on a node that does not mount the lab's share."""
     share = tmp_path / "share"
     share.mkdir()
+    if not _has_distributed():
+        pytest.skip("dask.distributed is not installed")
     if not _can_hide(share):
         pytest.skip("no mount namespace here (unshare --mount needs root or user namespaces)")
-    port = _free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    (tmp_path / "worker").mkdir()
-    common = dict(cwd=tmp_path / "worker", env=_env(), stdout=subprocess.DEVNULL,
-                  stderr=subprocess.DEVNULL)
-    worker = (f"mount -t tmpfs none '{share}' && exec '{sys.executable}' -m "
-              f"distributed.cli.dask_worker {address} --nthreads 1 --no-dashboard --no-nanny "
-              f"--local-directory '{tmp_path / 'worker'}'")
-    procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host",
-                               "127.0.0.1", "--port", str(port), "--no-dashboard"], **common),
-             subprocess.Popen(["unshare", "--mount", "sh", "-c", worker], **common)]
-    try:
-        from distributed import Client
-        with Client(address, timeout="60s") as client:
-            client.wait_for_workers(1, timeout=120)
+    local = tmp_path / "worker"
+    local.mkdir()
+
+    def blind(address):
+        command = " ".join(f"'{part}'" for part in _worker(address, local))
+        return ["unshare", "--mount", "sh", "-c", f"mount -t tmpfs none '{share}' && exec {command}"]
+
+    with _cluster(local, [blind]) as address:
         yield address, share
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
 
 
 def test_a_worker_that_cannot_see_the_share_gets_the_files_as_bytes(blind_cluster, tmp_path):
