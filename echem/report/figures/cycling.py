@@ -16,7 +16,7 @@ from matplotlib.ticker import MaxNLocator
 
 from echem.cycling import prepare
 from echem.nucleation import NucleationResult
-from echem.report.figures.plotting import decimate_minmax, set_margins_in, text_width_in, ytick_labels_width_in
+from echem.report.figures.plotting import column_margins, decimate_minmax, text_width_in
 from echem.report.figures.style import SCREEN, Style
 from echem.symmetric import FailureResult, PolarizationResult
 
@@ -25,23 +25,6 @@ N_COLUMNS = 2000
 #: written with Unicode superscripts, not mathtext ("mAh g$^{-1}$"): one text in the SVG, and no
 #: mathtext parser to build
 SPECIFIC_CAPACITY_LABEL = "specific capacity / mAh g\u207b\u00b9"
-
-
-def _margins(fig: Figure, axes, hgap: float = 0.0, right: float = 0.2, twins=(),
-             columns=()) -> None:
-    """Fixed margins (inches) around one column of ``axes``: room on the left for their widest y
-    tick label and the y label (on the right likewise for ``twins``, axes from ``twinx``), a line
-    of tick labels and the x label below, a title above; with ``columns`` (the axes of further
-    columns, one each), as much room between the columns as their y labels take. Cheaper than a
-    layout engine, which measures every label again at every save."""
-    margins = dict(bottom=0.5, top=0.3, hgap=hgap)
-    # final heights first: they set the ticks
-    set_margins_in(fig, left=0.8, right=right, wgap=0.8 if columns else 0.0, **margins)
-    if twins:
-        right = max(ytick_labels_width_in(ax) for ax in twins) + 0.36
-    wgap = max((ytick_labels_width_in(ax) + 0.5 for ax in columns), default=0.0)
-    set_margins_in(fig, left=max(ytick_labels_width_in(ax) for ax in axes) + 0.36, right=right,
-                   wgap=wgap, **margins)
 
 
 def voltage_time_figure(data: pd.DataFrame, nucleation: NucleationResult | None = None, *,
@@ -86,7 +69,7 @@ def voltage_time_figure(data: pd.DataFrame, nucleation: NucleationResult | None 
                  else f"η = 0 mV (noise {nucleation.noise_mV:.2g} mV)")
         ins.set_title(label, y=1.0)
         ax.axvspan(t0 / 3600.0, t_hi / 3600.0, color="0.85", zorder=0)
-    _margins(fig, [ax], columns=[ins] if zoom else [])
+    column_margins(fig, [ax], columns=[ins] if zoom else [])
     return fig
 
 
@@ -128,7 +111,7 @@ def voltage_capacity_figure(data: pd.DataFrame, cycles: Sequence[int] = (1, 30, 
     ax.set_ylabel("voltage / V")
     if title:
         ax.set_title(title, y=1.0)  # y given: not re-placed from the tick labels at each save
-    _margins(fig, [ax])
+    column_margins(fig, [ax])
     return fig
 
 
@@ -157,7 +140,7 @@ def capacity_figure(table: pd.DataFrame, *, active_mass_g: float | None = None,
     ax.legend(lines, [ln.get_label() for ln in lines], fontsize="small", loc="lower left")
     if title:
         ax.set_title(title, y=1.0)  # y given: not re-placed from the tick labels at each save
-    _margins(fig, [ax], twins=[ax2])
+    column_margins(fig, [ax], twins=[ax2])
     return fig
 
 
@@ -190,7 +173,7 @@ def polarization_figure(data: pd.DataFrame, pol: PolarizationResult,
             a.axvline(fail.time_h, color="C1", lw=1.2)
     if title:
         ax.set_title(title, y=1.0)  # y given: not re-placed from the tick labels at each save
-    _margins(fig, [ax, ax2], hgap=0.16)
+    column_margins(fig, [ax, ax2], hgap=0.16)
     if fail:
         label = f"{fail.kind.replace('_', ' ')} at {fail.time_h:.1f} h"
         # right of the line where the label fits in the axes, else left of it where it fits
@@ -207,5 +190,5 @@ def polarization_figure(data: pd.DataFrame, pol: PolarizationResult,
         free_in = fig.get_figwidth() * (1 - ax.get_position().x0)  # axes' width + right margin
         right_in = (need_in - frac * free_in) / (1 - frac) if frac < 1 else 0.0
         if not left and right_in > 0.2:
-            _margins(fig, [ax, ax2], hgap=0.16, right=right_in)
+            column_margins(fig, [ax, ax2], hgap=0.16, right=right_in)
     return fig

@@ -12,8 +12,8 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 
 from echem.eis.drt import DRT, assign_peaks
-from echem.report.figures.eis import _minor_ticks_if_few_decades, _plain_log_labels
-from echem.report.figures.plotting import ha_inside, set_margins_in, text_width_in, ytick_labels_width_in
+from echem.report.figures.plotting import (ha_inside, minor_ticks_if_few_decades, plain_log_labels,
+                                          set_margins_in, text_width_in, ytick_labels_width_in)
 from echem.report.figures.style import SCREEN, Style
 
 
@@ -97,10 +97,10 @@ def drt_figure(drt: DRT, fit=None, title: str = "", ax=None, style: Style = SCRE
     sec.set_xlabel("f = 1/(2πτ) / Hz")
     # as the impedance figure's log axes: no minor ticks over many decades, labels without
     # mathtext (together they were most of the time this figure took to save)
-    _minor_ticks_if_few_decades(ax.xaxis, tau)
-    _minor_ticks_if_few_decades(sec.xaxis, tau)
-    _plain_log_labels(ax)
-    _plain_log_labels(sec)
+    minor_ticks_if_few_decades(ax.xaxis, tau)
+    minor_ticks_if_few_decades(sec.xaxis, tau)
+    plain_log_labels(ax)
+    plain_log_labels(sec)
     if title:
         # above the frequency axis: its ticks, tick labels and label, in points; y given, so
         # that it is not placed again from the tick labels at each save

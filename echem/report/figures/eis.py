@@ -6,59 +6,14 @@ as (Z_fit - Z)/|Z| in %.
 """
 from __future__ import annotations
 
-import copy
-import re
-
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
-from matplotlib.ticker import LogFormatterSciNotation, NullLocator
 
 from echem.eis import EISFit, KKResult, _arc_blocks, parse_circuit
-from echem.report.figures.plotting import ha_inside, set_margins_in, ytick_labels_width_in
+from echem.report.figures.plotting import (ha_inside, minor_ticks_if_few_decades, plain_log_labels,
+                                          set_margins_in, ytick_labels_width_in)
 from echem.report.figures.style import SCREEN, Style
-
-
-_MATHTEXT_POWER = re.compile(r"\$\\mathdefault\{([-−]?)(?:([0-9.]+)\\times)?10\^\{([-−]?\d+)\}\}\$")
-_MATHTEXT_PLAIN = re.compile(r"\$\\mathdefault\{([-−]?[0-9.]+)\}\$")
-_SUPERSCRIPT = str.maketrans("-−0123456789", "⁻⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
-MINOR_TICKS_MAX_DECADES = 3  # log axes spanning more decades get no minor ticks
-
-
-class _UnicodeLogFormatter(LogFormatterSciNotation):
-    """Matplotlib's log-axis labels (10^k, 2×10^k; the same ticks labelled) written with
-    Unicode superscripts instead of mathtext, which is parsed again at every save and made the
-    three log axes of :func:`eis_figure` cost more than all else drawn."""
-
-    def __call__(self, x, pos=None):
-        label = super().__call__(x, pos)
-        m = _MATHTEXT_POWER.fullmatch(label)
-        if m:
-            sign, coeff, exp = m.groups()
-            return f"{'−' if sign else ''}{coeff + '×' if coeff else ''}10{exp.translate(_SUPERSCRIPT)}"
-        m = _MATHTEXT_PLAIN.fullmatch(label)
-        return m.group(1) if m else label
-
-
-def _plain_log_labels(ax) -> None:
-    """Log axes of ``ax`` labelled by :class:`_UnicodeLogFormatter` (major and minor ticks)."""
-    for axis in (ax.xaxis, ax.yaxis):
-        for fmt, put in ((axis.get_major_formatter(), axis.set_major_formatter),
-                         (axis.get_minor_formatter(), axis.set_minor_formatter)):
-            if type(fmt) is LogFormatterSciNotation:  # the log scale's own, settings kept
-                new = copy.copy(fmt)
-                new.__class__ = _UnicodeLogFormatter
-                put(new)
-
-
-def _minor_ticks_if_few_decades(axis, values) -> None:
-    """No minor ticks (2..9 x 10^k) on the log ``axis`` when ``values`` span more than
-    MINOR_TICKS_MAX_DECADES decades: a spectrum's 6-9 decades carried some 80 minor ticks per axis,
-    too dense to read and the costliest part of drawing the figure. Labelled decades stay."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v) & (v > 0)]
-    if v.size and np.log10(v.max() / v.min()) > MINOR_TICKS_MAX_DECADES:
-        axis.set_minor_locator(NullLocator())
 
 
 def _axes(ax, figsize=(5, 4.5)):
@@ -134,10 +89,10 @@ def bode(res: EISFit, ax=None, title=None) -> Figure:
     ax2.semilogx(fd, -np.degrees(np.angle(zd)), "-", color="C1", label="-phase fit")
     ax2.set_ylabel("-phase / °", color="C1")
     ax2.tick_params(axis="y", colors="C1")
-    _minor_ticks_if_few_decades(ax.xaxis, res.frequency_Hz)
-    _minor_ticks_if_few_decades(ax.yaxis, np.r_[np.abs(res.z), np.abs(zd)])
-    _plain_log_labels(ax)
-    _plain_log_labels(ax2)
+    minor_ticks_if_few_decades(ax.xaxis, res.frequency_Hz)
+    minor_ticks_if_few_decades(ax.yaxis, np.r_[np.abs(res.z), np.abs(zd)])
+    plain_log_labels(ax)
+    plain_log_labels(ax2)
     if title:
         ax.set_title(title)
     return fig
@@ -158,8 +113,8 @@ def residuals(res: EISFit, ax=None, kk: KKResult | None = None, title=None) -> F
     ax.axhline(0, color="0.7", lw=0.5)
     ax.set_xlabel("frequency / Hz")
     ax.set_ylabel("residual / % of |Z|")
-    _minor_ticks_if_few_decades(ax.xaxis, res.frequency_Hz)
-    _plain_log_labels(ax)
+    minor_ticks_if_few_decades(ax.xaxis, res.frequency_Hz)
+    plain_log_labels(ax)
     lo, hi = ax.get_ylim()
     ax.set_ylim(lo, hi + 0.5 * (hi - lo))  # room above the residuals for the legend
     ax.legend(fontsize="small", loc="upper center", ncols=2)

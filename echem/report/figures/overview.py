@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from echem.report.figures.plotting import decimate_minmax, set_margins_in, ytick_labels_width_in
+from echem.report.figures.plotting import column_margins, decimate_minmax
 from echem.report.figures.style import SCREEN, Style
 from echem.results import CellResult
 
@@ -94,7 +94,7 @@ def overview_figures(cells: list[CellResult], style: Style = SCREEN) -> list[tup
         ax.set_xlabel("time into the first plating step / min")
         ax.set_ylabel("voltage / mV")
         ax.legend(fontsize="small")
-        _margins(fig, [ax])
+        column_margins(fig, [ax], top=0.15, right=0.15)
         out.append((fig, "overview_a_nucleation", "(a) Nucleation: the first plating step of the "
                     f"symmetric cells {_names(dips, total['symmetric'])}, each with its nucleation overpotential η"))
     spectra = [c for c in cells if "nyquist" in c.analyses.get("overview", {})][:MAX_OVERLAY]
@@ -108,7 +108,7 @@ def overview_figures(cells: list[CellResult], style: Style = SCREEN) -> list[tup
         ax.set_ylabel("−Z'' / Ω")
         ax.set_aspect("equal", adjustable="datalim")
         ax.legend(fontsize="small")
-        _margins(fig, [ax])
+        column_margins(fig, [ax], top=0.15, right=0.15)
         out.append((fig, "overview_b_nyquist", "(b) Nyquist plots (points) with the fitted "
                     f"equivalent circuit (lines) of {_names(spectra)}"))
     traces = [c for c in sym if "voltage" in c.analyses["overview"]]
@@ -122,7 +122,7 @@ def overview_figures(cells: list[CellResult], style: Style = SCREEN) -> list[tup
             # the cell's name above its row, not on the trace, which fills the row
             ax.set_title(c.cell_id, loc="left", fontsize="small", pad=2, y=1.0)
         axes[-1].set_xlabel("time / h")
-        _margins(fig, axes, top=0.25, hgap=0.25)
+        column_margins(fig, axes, top=0.25, right=0.15, hgap=0.25)
         out.append((fig, "overview_c_voltage", "(c) Voltage vs time of the symmetric cells "
                     f"{_names(traces, total['symmetric'])}, one row each"))
     tables = [c for c in full if "cycle_table" in c.tables]
@@ -143,7 +143,7 @@ def overview_figures(cells: list[CellResult], style: Style = SCREEN) -> list[tup
         ax2.set_xlabel("cycle")
         ax2.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize="small")
-        _margins(fig, [ax, ax2], hgap=0.1)
+        column_margins(fig, [ax, ax2], top=0.15, right=0.15, hgap=0.1)
         out.append((fig, "overview_d_cycling", "(d) Discharge capacity (top) and coulombic "
                     f"efficiency (bottom) per cycle of the full cells {_names(tables, total['full'])}"))
     for k, c in enumerate(full if len(full) > 1 else []):
@@ -160,7 +160,7 @@ def overview_figures(cells: list[CellResult], style: Style = SCREEN) -> list[tup
         ax.set_xlabel(f"capacity / {'mAh g⁻¹' if unit == 'mAh/g' else 'mAh'}")
         ax.set_ylabel("voltage / V")
         ax.legend(fontsize="small")
-        _margins(fig, [ax])
+        column_margins(fig, [ax], top=0.15, right=0.15)
         letter = "efg"[k] if k < 3 else "e-g"
         out.append((fig, f"overview_{letter}_profiles_{k + 1}", f"({letter}) {c.cell_id}: voltage "
                     f"profiles of cycles {', '.join(map(str, sorted(profiles)))} (charge solid, "
@@ -171,14 +171,6 @@ def overview_figures(cells: list[CellResult], style: Style = SCREEN) -> list[tup
 def _figure(style: Style, w: float, h: float):
     fig = Figure(figsize=style.size_in(w, h))
     return fig, fig.add_subplot()
-
-
-def _margins(fig, axes, top: float = 0.15, hgap: float = 0.0) -> None:
-    """Fixed margins (inches) around one column of ``axes``: their widest y tick label and the y
-    label on the left, tick labels and the x label below."""
-    set_margins_in(fig, left=0.8, right=0.15, bottom=0.5, top=top, hgap=hgap)  # heights first
-    set_margins_in(fig, left=max(ytick_labels_width_in(ax) for ax in axes) + 0.36, right=0.15,
-                   bottom=0.5, top=top, hgap=hgap)
 
 
 def _names(cells: list[CellResult], total: int = 0) -> str:

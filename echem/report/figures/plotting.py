@@ -1,7 +1,11 @@
 """Plotting helpers shared by the figure modules."""
 from __future__ import annotations
 
+import copy
+import re
+
 import numpy as np
+from matplotlib.ticker import LogFormatterSciNotation, NullLocator
 
 
 def decimate_minmax(x, y, n_columns: int = 2000) -> tuple[np.ndarray, np.ndarray]:
@@ -92,3 +96,62 @@ def set_margins_in(fig, left: float, right: float, bottom: float, top: float,
                         top=1 - top / h_in,
                         hspace=hgap * nrows / (span_h - hgap * (nrows - 1)),
                         wspace=wgap * ncols / (span_w - wgap * (ncols - 1)))
+
+
+def column_margins(fig, axes, *, top: float = 0.3, right: float = 0.2, hgap: float = 0.0,
+                   twins=(), columns=()) -> None:
+    """Fixed margins (inches) around one column of ``axes``: room on the left for their widest y
+    tick label and the y label (on the right likewise for ``twins``, axes from ``twinx``), a line
+    of tick labels and the x label below, ``top`` above; with ``columns`` (the axes of further
+    columns, one each), as much room between the columns as their y labels take. Cheaper than a
+    layout engine, which measures every label again at every save."""
+    margins = dict(bottom=0.5, top=top, hgap=hgap)
+    # final heights first: they set the ticks
+    set_margins_in(fig, left=0.8, right=right, wgap=0.8 if columns else 0.0, **margins)
+    if twins:
+        right = max(ytick_labels_width_in(ax) for ax in twins) + 0.36
+    wgap = max((ytick_labels_width_in(ax) + 0.5 for ax in columns), default=0.0)
+    set_margins_in(fig, left=max(ytick_labels_width_in(ax) for ax in axes) + 0.36, right=right,
+                   wgap=wgap, **margins)
+
+
+_MATHTEXT_POWER = re.compile(r"\$\\mathdefault\{([-−]?)(?:([0-9.]+)\\times)?10\^\{([-−]?\d+)\}\}\$")
+_MATHTEXT_PLAIN = re.compile(r"\$\\mathdefault\{([-−]?[0-9.]+)\}\$")
+_SUPERSCRIPT = str.maketrans("-−0123456789", "⁻⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+MINOR_TICKS_MAX_DECADES = 3  # log axes spanning more decades get no minor ticks
+
+
+class _UnicodeLogFormatter(LogFormatterSciNotation):
+    """Matplotlib's log-axis labels (10^k, 2×10^k; the same ticks labelled) written with
+    Unicode superscripts instead of mathtext, which is parsed again at every save and made the
+    three log axes of the impedance figure cost more than all else drawn."""
+
+    def __call__(self, x, pos=None):
+        label = super().__call__(x, pos)
+        m = _MATHTEXT_POWER.fullmatch(label)
+        if m:
+            sign, coeff, exp = m.groups()
+            return f"{'−' if sign else ''}{coeff + '×' if coeff else ''}10{exp.translate(_SUPERSCRIPT)}"
+        m = _MATHTEXT_PLAIN.fullmatch(label)
+        return m.group(1) if m else label
+
+
+def plain_log_labels(ax) -> None:
+    """Log axes of ``ax`` labelled by :class:`_UnicodeLogFormatter` (major and minor ticks)."""
+    for axis in (ax.xaxis, ax.yaxis):
+        for fmt, put in ((axis.get_major_formatter(), axis.set_major_formatter),
+                         (axis.get_minor_formatter(), axis.set_minor_formatter)):
+            if type(fmt) is LogFormatterSciNotation:  # the log scale's own, settings kept
+                new = copy.copy(fmt)
+                new.__class__ = _UnicodeLogFormatter
+                put(new)
+
+
+def minor_ticks_if_few_decades(axis, values) -> None:
+    """No minor ticks (2..9 x 10^k) on the log ``axis`` when ``values`` span more than
+    MINOR_TICKS_MAX_DECADES decades: a spectrum's 6-9 decades carried some 80 minor ticks per axis,
+    too dense to read and the costliest part of drawing the figure. Labelled decades stay."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v) & (v > 0)]
+    if v.size and np.log10(v.max() / v.min()) > MINOR_TICKS_MAX_DECADES:
+        axis.set_minor_locator(NullLocator())
