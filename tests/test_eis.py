@@ -375,10 +375,7 @@ def test_figures(tmp_path):
 def test_fit_all_reads_mpr_through_echem_read(corpus):
     # the binary twin of vsp_peis_with.mpt through the project's reader: same spectra, same fits
     import echem
-    try:
-        meas = echem.read(corpus / "biologic" / "vsp_peis_with.mpr")
-    except echem.UnsupportedFileError:
-        pytest.skip("the EC-Lab .mpr reader is not there yet")
+    meas = echem.read(corpus / "biologic" / "vsp_peis_with.mpr")
     specs = eis.spectra(meas)
     assert len(specs) == 32
     table = eis.fit_all(meas, kk=False)
@@ -394,10 +391,7 @@ def test_vsp_spectrum_32_better_optimum_is_the_open_arc_limit(corpus):
     R0-p(R1,CPE1)-CPE2 (fitted here from DRT seeds) reaches it, and R_ct is not determined by
     this spectrum."""
     import echem
-    try:
-        meas = echem.read(corpus / "biologic" / "vsp_peis_with.mpr")
-    except echem.UnsupportedFileError:
-        pytest.skip("the EC-Lab .mpr reader is not there yet")
+    meas = echem.read(corpus / "biologic" / "vsp_peis_with.mpr")
     sp = eis.spectra(meas)[31]
     f, z, _ = eis.preprocess(sp.frequency_Hz, sp.z, drop_inductive=True)
     res = eis.fit(f, z)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from echem import eis
 from echem.schema import Measurement
@@ -66,10 +65,7 @@ def test_track_without_cycle_and_with_a_bad_spectrum():
 
 def test_track_of_the_corpus_loop_equals_fit_all(corpus):
     import echem
-    try:
-        meas = echem.read(corpus / "biologic" / "vsp_peis_with.mpr")
-    except echem.UnsupportedFileError:
-        pytest.skip("the EC-Lab .mpr reader is not there yet")
+    meas = echem.read(corpus / "biologic" / "vsp_peis_with.mpr")
     t = eis.track(meas)
     table = eis.fit_all(meas)
     assert len(t) == 32 and list(t["spectrum"]) == list(range(1, 33))
